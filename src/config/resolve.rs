@@ -1,0 +1,318 @@
+//! A validated NodeConfig with everything derived that renderers and phases need:
+//! parsed version, node name, advertise address, CIDRs, feature gates, endpoints, images.
+//! Construct it only from a config that passed `validate` (parsing here cannot fail then).
+
+use std::net::IpAddr;
+
+use anyhow::{Context, Result, anyhow};
+use ipnet::IpNet;
+
+use super::types::*;
+use super::versions::{ComponentVersions, FeatureGates, KubeVersion};
+use crate::host::Host;
+
+pub const DEFAULT_CRI_SOCKET: &str = "unix:///var/run/containerd/containerd.sock";
+pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
+pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
+pub const KUBELET_DIR: &str = "/var/lib/kubelet";
+
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub cfg: NodeConfig,
+    pub version: KubeVersion,
+    pub node_name: String,
+    pub advertise_address: IpAddr,
+    pub service_cidrs: Vec<IpNet>,
+    pub pod_cidrs: Vec<IpNet>,
+    pub cri_socket: String,
+    pub gates: FeatureGates,
+}
+
+/// Facts about the machine that fill in defaults (kubeadm does the same lookups).
+#[derive(Debug, Clone, Default)]
+pub struct HostIdentity {
+    pub hostname: String,
+    pub default_address: Option<IpAddr>,
+}
+
+impl HostIdentity {
+    /// Host name from the rooted /proc (or /etc/hostname), default address from the live kernel.
+    pub fn detect(host: &Host) -> Self {
+        let hostname = host
+            .read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| host.read_to_string("/etc/hostname"))
+            .map(|s| s.trim().to_lowercase())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| {
+                nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .map(|s| s.to_lowercase())
+            })
+            .unwrap_or_default();
+        HostIdentity {
+            hostname,
+            default_address: crate::host::net::default_route_address(),
+        }
+    }
+}
+
+impl Resolved {
+    pub fn new(cfg: NodeConfig, id: &HostIdentity) -> Result<Self> {
+        let version =
+            KubeVersion::parse(&cfg.cluster.kubernetes_version).map_err(|e| anyhow!(e))?;
+        let node_name = match &cfg.node.name {
+            Some(n) => n.clone(),
+            None if !id.hostname.is_empty() => id.hostname.clone(),
+            None => anyhow::bail!(
+                "node.name is not set and the host name could not be read; set node.name"
+            ),
+        };
+        let advertise_address = match &cfg.node.advertise_address {
+            Some(a) => a.parse().with_context(|| format!("node.advertiseAddress `{a}`"))?,
+            None => id.default_address.context(
+                "node.advertiseAddress is not set and no default-route address was found; set node.advertiseAddress",
+            )?,
+        };
+        let service_cidrs = parse_cidrs(&cfg.cluster.networking.service_subnet)?;
+        let pod_cidrs = match &cfg.cluster.networking.pod_subnet {
+            Some(p) => parse_cidrs(p)?,
+            None => vec![],
+        };
+        let cri_socket = cfg
+            .node
+            .cri_socket
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CRI_SOCKET.to_string());
+        let gates = FeatureGates::resolve(&version, &cfg.cluster.feature_gates);
+        Ok(Resolved {
+            cfg,
+            version,
+            node_name,
+            advertise_address,
+            service_cidrs,
+            pod_cidrs,
+            cri_socket,
+            gates,
+        })
+    }
+
+    pub fn role(&self) -> Role {
+        self.cfg.role
+    }
+
+    pub fn pki_dir(&self) -> &str {
+        &self.cfg.cluster.certificates_dir
+    }
+
+    /// `<pki>/<rel>` as a node path.
+    pub fn pki(&self, rel: &str) -> String {
+        format!("{}/{}", self.pki_dir().trim_end_matches('/'), rel)
+    }
+
+    pub fn local_etcd(&self) -> Option<LocalEtcd> {
+        if self.cfg.cluster.etcd.external.is_some() {
+            None
+        } else {
+            Some(self.cfg.cluster.etcd.local.clone().unwrap_or_default())
+        }
+    }
+
+    pub fn external_etcd(&self) -> Option<&ExternalEtcd> {
+        self.cfg.cluster.etcd.external.as_ref()
+    }
+
+    /// 1st address of the first service CIDR: the `kubernetes` Service ClusterIP.
+    pub fn api_service_ip(&self) -> IpAddr {
+        indexed_ip(&self.service_cidrs[0], 1)
+    }
+
+    /// 10th address of the first service CIDR: the kube-dns Service ClusterIP.
+    pub fn dns_service_ip(&self) -> IpAddr {
+        indexed_ip(&self.service_cidrs[0], 10)
+    }
+
+    pub fn is_ipv6(&self) -> bool {
+        self.advertise_address.is_ipv6()
+    }
+
+    /// `https://<controlPlaneEndpoint>` (bindPort added when it has none), else the local endpoint.
+    pub fn control_plane_endpoint_url(&self) -> String {
+        match &self.cfg.cluster.control_plane_endpoint {
+            Some(ep) => {
+                let (host, port) = split_host_port(ep);
+                format!(
+                    "https://{}:{}",
+                    bracket(&host),
+                    port.unwrap_or(self.cfg.node.bind_port)
+                )
+            }
+            None => self.local_endpoint_url(),
+        }
+    }
+
+    /// The host part of controlPlaneEndpoint, if one is set.
+    pub fn control_plane_endpoint_host(&self) -> Option<String> {
+        self.cfg
+            .cluster
+            .control_plane_endpoint
+            .as_deref()
+            .map(|ep| split_host_port(ep).0)
+    }
+
+    /// `https://<advertiseAddress>:<bindPort>`.
+    pub fn local_endpoint_url(&self) -> String {
+        format!(
+            "https://{}:{}",
+            bracket(&self.advertise_address.to_string()),
+            self.cfg.node.bind_port
+        )
+    }
+
+    /// `<advertiseAddress>:<bindPort>`, bracketed for IPv6.
+    pub fn local_endpoint(&self) -> String {
+        format!(
+            "{}:{}",
+            bracket(&self.advertise_address.to_string()),
+            self.cfg.node.bind_port
+        )
+    }
+
+    pub fn components(&self) -> ComponentVersions {
+        self.version.components()
+    }
+
+    pub fn image(&self, name: &str) -> String {
+        format!(
+            "{}/{}:{}",
+            self.cfg.cluster.image_repository,
+            name,
+            self.version.image_tag()
+        )
+    }
+
+    pub fn etcd_image(&self) -> String {
+        let local = self.local_etcd().unwrap_or_default();
+        let repo = local
+            .image_repository
+            .unwrap_or_else(|| self.cfg.cluster.image_repository.clone());
+        let tag = local
+            .image_tag
+            .unwrap_or_else(|| self.components().etcd.to_string());
+        format!("{repo}/etcd:{tag}")
+    }
+
+    pub fn pause_image(&self) -> String {
+        format!(
+            "{}/pause:{}",
+            self.cfg.cluster.image_repository,
+            self.components().pause
+        )
+    }
+
+    /// CoreDNS lives under `coredns/` only in the default registry.k8s.io repository.
+    pub fn coredns_image(&self) -> String {
+        let dns = &self.cfg.cluster.dns;
+        let tag = dns
+            .image_tag
+            .clone()
+            .unwrap_or_else(|| self.components().coredns.to_string());
+        match &dns.image_repository {
+            Some(repo) => format!("{repo}/coredns:{tag}"),
+            None if self.cfg.cluster.image_repository == "registry.k8s.io" => {
+                format!("registry.k8s.io/coredns/coredns:{tag}")
+            }
+            None => format!("{}/coredns:{tag}", self.cfg.cluster.image_repository),
+        }
+    }
+
+    /// Taints with kubeadm's defaulting: absent on a control-plane node means the
+    /// control-plane NoSchedule taint; `[]` means none.
+    pub fn taints(&self) -> Vec<Taint> {
+        match &self.cfg.node.taints {
+            Some(t) => t.clone(),
+            None if self.role().is_control_plane() => vec![Taint {
+                key: "node-role.kubernetes.io/control-plane".into(),
+                value: None,
+                effect: TaintEffect::NoSchedule,
+            }],
+            None => vec![],
+        }
+    }
+}
+
+pub fn parse_cidrs(s: &str) -> Result<Vec<IpNet>> {
+    s.split(',')
+        .map(|c| {
+            c.trim()
+                .parse::<IpNet>()
+                .map_err(|e| anyhow!("`{c}` is not a CIDR: {e}"))
+        })
+        .collect()
+}
+
+/// kubeadm `GetIndexedIP`: the network address plus `index`.
+pub fn indexed_ip(net: &IpNet, index: u128) -> IpAddr {
+    match net.network() {
+        IpAddr::V4(a) => IpAddr::V4((u32::from(a).wrapping_add(index as u32)).into()),
+        IpAddr::V6(a) => IpAddr::V6((u128::from(a).wrapping_add(index)).into()),
+    }
+}
+
+/// Splits `host[:port]`, understanding `[v6]:port` and bare IPv6.
+pub fn split_host_port(ep: &str) -> (String, Option<u16>) {
+    if let Some(rest) = ep.strip_prefix('[') {
+        if let Some((h, tail)) = rest.split_once(']') {
+            return (
+                h.to_string(),
+                tail.strip_prefix(':').and_then(|p| p.parse().ok()),
+            );
+        }
+    }
+    if ep.matches(':').count() == 1 {
+        let (h, p) = ep.split_once(':').unwrap();
+        return (h.to_string(), p.parse().ok());
+    }
+    (ep.to_string(), None)
+}
+
+/// Brackets an IPv6 literal for use in a URL or host:port.
+pub fn bracket(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexed_ips_like_kubeadm() {
+        let n: IpNet = "10.96.0.0/12".parse().unwrap();
+        assert_eq!(indexed_ip(&n, 1).to_string(), "10.96.0.1");
+        assert_eq!(indexed_ip(&n, 10).to_string(), "10.96.0.10");
+        let n: IpNet = "fd00:10:96::/108".parse().unwrap();
+        assert_eq!(indexed_ip(&n, 10).to_string(), "fd00:10:96::a");
+    }
+
+    #[test]
+    fn host_port_splitting() {
+        assert_eq!(
+            split_host_port("lb.example.com:6443"),
+            ("lb.example.com".into(), Some(6443))
+        );
+        assert_eq!(
+            split_host_port("lb.example.com"),
+            ("lb.example.com".into(), None)
+        );
+        assert_eq!(
+            split_host_port("[fd00::1]:6443"),
+            ("fd00::1".into(), Some(6443))
+        );
+        assert_eq!(split_host_port("fd00::1"), ("fd00::1".into(), None));
+    }
+}

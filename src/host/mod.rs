@@ -1,0 +1,259 @@
+//! Every path kubeboot touches goes through `Host`, which carries a root directory.
+//! On a real node the root is `/`; in tests and demos it is a temp dir, so almost
+//! everything runs unprivileged.
+
+use std::ffi::OsString;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::plan;
+
+pub mod net;
+
+#[derive(Debug, Clone)]
+pub struct Host {
+    root: PathBuf,
+}
+
+/// What a write did, so a re-run can prove it changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+impl Host {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Host { root: root.into() }
+    }
+
+    /// The real machine.
+    pub fn live() -> Self {
+        Host::new("/")
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.root == Path::new("/")
+    }
+
+    /// Maps an absolute node path (`/etc/kubernetes/admin.conf`) under the root.
+    pub fn path(&self, node_path: impl AsRef<Path>) -> PathBuf {
+        let p = node_path.as_ref();
+        let rel = p.strip_prefix("/").unwrap_or(p);
+        self.root.join(rel)
+    }
+
+    pub fn exists(&self, node_path: impl AsRef<Path>) -> bool {
+        fs::symlink_metadata(self.path(node_path)).is_ok()
+    }
+
+    pub fn read(&self, node_path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+        fs::read(self.path(node_path))
+    }
+
+    pub fn read_to_string(&self, node_path: impl AsRef<Path>) -> io::Result<String> {
+        fs::read_to_string(self.path(node_path))
+    }
+
+    /// Reads a file if it exists; `Ok(None)` when it does not.
+    pub fn read_opt(&self, node_path: impl AsRef<Path>) -> io::Result<Option<Vec<u8>>> {
+        match fs::read(self.path(node_path)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a directory and any missing parents. Components that are created get
+    /// `mode`; existing ones are left alone (kubeadm's `MkdirAll` semantics).
+    pub fn ensure_dir(&self, node_path: impl AsRef<Path>, mode: u32) -> Result<()> {
+        let full = self.path(&node_path);
+        match fs::symlink_metadata(&full) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(m) if m.file_type().is_symlink() => {
+                // A symlinked directory is accepted only if it resolves to a directory
+                // (e.g. /var/run -> /run); a dangling or file link is refused.
+                if fs::metadata(&full).map(|m| m.is_dir()).unwrap_or(false) {
+                    return Ok(());
+                }
+                bail!(
+                    "{} is a symlink that is not a directory; refusing to use it",
+                    full.display()
+                );
+            }
+            Ok(_) => bail!("{} exists and is not a directory", full.display()),
+            Err(_) => {}
+        }
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(&full)
+            .with_context(|| format!("creating directory {}", full.display()))?;
+        // DirBuilder's mode is filtered by the umask; set the exact mode on the leaf.
+        fs::set_permissions(&full, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting mode {mode:04o} on {}", full.display()))?;
+        Ok(())
+    }
+
+    /// Writes a plan file atomically (see `write_atomic`).
+    pub fn apply_file(&self, f: &plan::File) -> Result<WriteOutcome> {
+        self.write_atomic(&f.path, &f.contents, f.mode)
+    }
+
+    /// The one way kubeboot writes a file: a dot-prefixed temp file in the same directory
+    /// (the kubelet ignores dot files in the manifests dir), created with the final mode,
+    /// fsync, rename over the target, fsync the directory. A symlink at the target is refused,
+    /// never followed. Identical bytes and mode mean no write at all (mtime unchanged).
+    pub fn write_atomic(
+        &self,
+        node_path: impl AsRef<Path>,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<WriteOutcome> {
+        let target = self.path(&node_path);
+        let dir = target
+            .parent()
+            .context("target path has no parent directory")?
+            .to_path_buf();
+        let name = target
+            .file_name()
+            .context("target path has no file name")?
+            .to_owned();
+
+        let outcome = match fs::symlink_metadata(&target) {
+            Ok(m) if m.file_type().is_symlink() => {
+                bail!(
+                    "refusing to write {}: it is a symlink (remove it if it is not an attack)",
+                    target.display()
+                )
+            }
+            Ok(m) if !m.is_file() => bail!(
+                "refusing to write {}: it exists and is not a regular file",
+                target.display()
+            ),
+            Ok(m) => {
+                if m.permissions().mode() & 0o7777 == mode
+                    && fs::read(&target).map(|b| b == contents).unwrap_or(false)
+                {
+                    return Ok(WriteOutcome::Unchanged);
+                }
+                WriteOutcome::Updated
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => WriteOutcome::Created,
+            Err(e) => return Err(e).with_context(|| format!("inspecting {}", target.display())),
+        };
+
+        if !dir.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(&dir)
+                .with_context(|| format!("creating directory {}", dir.display()))?;
+        }
+
+        let mut tmp_name = OsString::from(".");
+        tmp_name.push(&name);
+        tmp_name.push(format!(".kubeboot-{}.tmp", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        let _ = fs::remove_file(&tmp); // a leftover of a crashed run with the same pid
+        let write = || -> io::Result<()> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .custom_flags(
+                    nix::fcntl::OFlag::O_NOFOLLOW.bits() | nix::fcntl::OFlag::O_CLOEXEC.bits(),
+                )
+                .open(&tmp)?;
+            // The umask may have filtered the create mode; set it exactly before any byte lands.
+            f.set_permissions(fs::Permissions::from_mode(mode))?;
+            f.write_all(contents)?;
+            f.sync_all()?;
+            drop(f);
+            fs::rename(&tmp, &target)?;
+            fs::File::open(&dir)?.sync_all()
+        };
+        if let Err(e) = write() {
+            let _ = fs::remove_file(&tmp);
+            return Err(e).with_context(|| format!("writing {}", target.display()));
+        }
+        Ok(outcome)
+    }
+
+    /// Removes a file; a missing file is not an error.
+    pub fn remove_file(&self, node_path: impl AsRef<Path>) -> Result<bool> {
+        let p = self.path(node_path);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("removing {}", p.display())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_atomically_with_mode_and_detects_no_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path());
+        let out = host
+            .write_atomic("/etc/kubernetes/admin.conf", b"hello", 0o600)
+            .unwrap();
+        assert_eq!(out, WriteOutcome::Created);
+        let p = dir.path().join("etc/kubernetes/admin.conf");
+        assert_eq!(fs::read(&p).unwrap(), b"hello");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
+            0o600
+        );
+        let mtime = fs::metadata(&p).unwrap().modified().unwrap();
+        assert_eq!(
+            host.write_atomic("/etc/kubernetes/admin.conf", b"hello", 0o600)
+                .unwrap(),
+            WriteOutcome::Unchanged
+        );
+        assert_eq!(fs::metadata(&p).unwrap().modified().unwrap(), mtime);
+        assert_eq!(
+            host.write_atomic("/etc/kubernetes/admin.conf", b"hello", 0o644)
+                .unwrap(),
+            WriteOutcome::Updated
+        );
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
+            0o644
+        );
+        // no temp files left behind
+        let names: Vec<_> = fs::read_dir(p.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![OsString::from("admin.conf")]);
+    }
+
+    #[test]
+    fn refuses_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path());
+        fs::create_dir_all(dir.path().join("etc")).unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"keep").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("etc/x.conf")).unwrap();
+        let err = host
+            .write_atomic("/etc/x.conf", b"evil", 0o600)
+            .unwrap_err();
+        assert!(err.to_string().contains("symlink"), "{err}");
+        assert_eq!(fs::read(&victim).unwrap(), b"keep");
+    }
+}

@@ -1,0 +1,1 @@
+//! Completion reporting: status file, sentinels, HTTP report, console, sd_notify.

@@ -1,0 +1,179 @@
+//! Runs phases in kubeadm's order. A `PhaseObserver` (the first-boot journal) sees each
+//! phase start and finish, which is how a crashed run resumes instead of starting over.
+
+pub mod phases;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::config::Resolved;
+use crate::host::Host;
+pub use phases::Phase;
+
+/// Everything a phase needs: where the host is, what the node should be, and how to behave.
+pub struct Ctx {
+    pub host: Host,
+    pub node: Resolved,
+    pub dry_run: bool,
+    /// Preflight check names to demote to warnings (config list plus the CLI flag).
+    pub ignore_preflight: Vec<String>,
+    /// `--skip-phases` plus the config's `skipPhases` (`addon/kube-proxy` style allowed).
+    pub skip_phases: Vec<String>,
+    /// Values handed from one phase to a later one in the same run.
+    pub state: State,
+}
+
+/// Values produced by one phase and consumed by a later one. Anything that must survive a
+/// crash is also written to the host by the phase that makes it.
+#[derive(Default)]
+pub struct State {}
+
+impl Ctx {
+    pub fn new(host: Host, node: Resolved) -> Self {
+        let ignore_preflight = node.cfg.preflight.ignore_errors.clone();
+        let skip_phases = node.cfg.skip_phases.clone();
+        Ctx {
+            host,
+            node,
+            dry_run: false,
+            ignore_preflight,
+            skip_phases,
+            state: State::default(),
+        }
+    }
+
+    /// True when `name` (a phase, or `phase/sub`) is skipped, directly or through its parent.
+    pub fn skipped(&self, name: &str) -> bool {
+        let parent = name.split('/').next().unwrap_or(name);
+        self.skip_phases.iter().any(|s| s == name || s == parent)
+    }
+
+    /// Writes rendered files atomically, or in `--dry-run` only lists them with mode and reason.
+    /// Unchanged files are not rewritten; secret contents are never printed.
+    pub fn apply_files(&self, phase: &str, files: &[crate::plan::File]) -> Result<()> {
+        use crate::host::WriteOutcome;
+        for f in files {
+            if self.dry_run {
+                self.say(
+                    phase,
+                    format_args!(
+                        "would write {} (mode {:04o}, {} bytes): {}",
+                        f.path,
+                        f.mode,
+                        f.contents.len(),
+                        f.reason
+                    ),
+                );
+                continue;
+            }
+            match self.host.apply_file(f)? {
+                WriteOutcome::Created => self.say(phase, format_args!("wrote {}", f.path)),
+                WriteOutcome::Updated => self.say(phase, format_args!("updated {}", f.path)),
+                WriteOutcome::Unchanged => tracing::debug!("{} unchanged", f.path),
+            }
+        }
+        Ok(())
+    }
+
+    /// One progress line, kubeadm style: `[certs] Generating "ca" certificate and key`.
+    pub fn say(&self, phase: &str, msg: impl std::fmt::Display) {
+        println!("[{phase}] {msg}");
+    }
+}
+
+/// Hooks around each phase; the journal implements this to record progress durably.
+pub trait PhaseObserver {
+    /// Called before a phase runs. Returning `Ok(false)` skips it (already done).
+    fn before(&mut self, _phase: &Phase) -> Result<bool> {
+        Ok(true)
+    }
+    fn after(&mut self, _phase: &Phase, _elapsed: Duration, _outcome: &Result<()>) -> Result<()> {
+        Ok(())
+    }
+}
+
+pub struct NoObserver;
+impl PhaseObserver for NoObserver {}
+
+/// Runs every phase of `table` in order, printing one line per phase with its duration.
+pub fn run_phases(
+    ctx: &mut Ctx,
+    table: &'static [Phase],
+    observer: &mut dyn PhaseObserver,
+) -> Result<()> {
+    for phase in table {
+        if ctx.skipped(phase.name) {
+            ctx.say(phase.name, "skipped");
+            continue;
+        }
+        if !observer.before(phase)? {
+            ctx.say(phase.name, "already done");
+            continue;
+        }
+        let start = Instant::now();
+        let outcome = (phase.run)(ctx, None);
+        let elapsed = start.elapsed();
+        observer.after(phase, elapsed, &outcome)?;
+        outcome.with_context(|| format!("phase {} failed", phase.name))?;
+        println!("[{}] done in {}", phase.name, fmt_duration(elapsed));
+    }
+    Ok(())
+}
+
+/// Runs one phase (or one sub-phase) by name, as `kubeboot init phase <name> [<sub>]`.
+pub fn run_one(
+    ctx: &mut Ctx,
+    table: &'static [Phase],
+    name: &str,
+    sub: Option<&str>,
+) -> Result<()> {
+    let (name, sub) = match (name.split_once('/'), sub) {
+        (Some((n, s)), None) => (n, Some(s)),
+        _ => (name, sub),
+    };
+    let phase = phases::find(table, name).with_context(|| {
+        format!(
+            "unknown phase `{name}`; phases are: {}",
+            phases::names(table).join(", ")
+        )
+    })?;
+    let sub = match sub {
+        None | Some("all") => None,
+        Some(s) if phase.subs.contains(&s) => Some(s),
+        Some(s) => anyhow::bail!(
+            "phase `{name}` has no sub-phase `{s}`; use one of: all, {}",
+            if phase.subs.is_empty() {
+                "(none)".to_string()
+            } else {
+                phase.subs.join(", ")
+            }
+        ),
+    };
+    let start = Instant::now();
+    (phase.run)(ctx, sub).with_context(|| format!("phase {name} failed"))?;
+    println!("[{name}] done in {}", fmt_duration(start.elapsed()));
+    Ok(())
+}
+
+pub fn fmt_duration(d: Duration) -> String {
+    if d.as_secs() >= 1 {
+        format!("{:.2}s", d.as_secs_f64())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// A runtime for the async parts (API calls, HTTP, gRPC). Phases are plain functions and
+/// call `block_on`; never call it from inside async code.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+    .block_on(f)
+}
