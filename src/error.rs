@@ -29,10 +29,7 @@ impl fmt::Display for Coded {
 impl std::error::Error for Coded {}
 
 pub fn coded(exit: Exit, message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Coded {
-        exit,
-        message: message.into(),
-    })
+    anyhow::Error::new(Coded { exit, message: message.into() })
 }
 
 /// The one way to say "this part is not built yet": a clear message and a non-zero exit.
@@ -41,8 +38,5 @@ pub fn not_implemented(what: &str) -> anyhow::Error {
 }
 
 pub fn exit_code_of(err: &anyhow::Error) -> u8 {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<Coded>())
-        .map(|c| c.exit as u8)
-        .unwrap_or(Exit::Failure as u8)
+    err.chain().find_map(|e| e.downcast_ref::<Coded>()).map(|c| c.exit as u8).unwrap_or(Exit::Failure as u8)
 }

@@ -16,19 +16,8 @@ pub struct File {
 }
 
 impl File {
-    pub fn new(
-        path: impl Into<String>,
-        mode: u32,
-        contents: impl Into<Vec<u8>>,
-        reason: impl Into<String>,
-    ) -> Self {
-        File {
-            path: path.into(),
-            mode,
-            contents: contents.into(),
-            reason: reason.into(),
-            secret: false,
-        }
+    pub fn new(path: impl Into<String>, mode: u32, contents: impl Into<Vec<u8>>, reason: impl Into<String>) -> Self {
+        File { path: path.into(), mode, contents: contents.into(), reason: reason.into(), secret: false }
     }
     pub fn secret(mut self) -> Self {
         self.secret = true;

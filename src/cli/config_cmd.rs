@@ -38,11 +38,7 @@ pub fn run(_g: &Global, c: ConfigCommand) -> Result<ExitCode> {
                     }
                 }
             }
-            Ok(if failed {
-                ExitCode::from(crate::error::Exit::InvalidInput as u8)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(if failed { ExitCode::from(crate::error::Exit::InvalidInput as u8) } else { ExitCode::SUCCESS })
         }
         ConfigCommand::Defaults { .. } | ConfigCommand::Schema => {
             Err(crate::error::not_implemented("config defaults/schema"))

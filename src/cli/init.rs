@@ -43,20 +43,13 @@ pub struct PhaseArgs {
 }
 
 pub fn run(g: &Global, a: InitArgs) -> Result<ExitCode> {
-    let mut ctx = super::load_ctx(
-        g,
-        a.config.as_deref(),
-        &a.ignore_preflight_errors,
-        &a.skip_phases,
-    )?;
+    let mut ctx = super::load_ctx(g, a.config.as_deref(), &a.ignore_preflight_errors, &a.skip_phases)?;
     if a.upload_certs {
         ctx.node.cfg.upload_certs = true;
     }
     super::require_role(&ctx, &[crate::config::Role::ControlPlane], "init")?;
     match a.sub {
-        Some(InitSub::Phase(p)) => {
-            workflow::run_one(&mut ctx, phases::INIT, &p.name, p.sub.as_deref())?
-        }
+        Some(InitSub::Phase(p)) => workflow::run_one(&mut ctx, phases::INIT, &p.name, p.sub.as_deref())?,
         None => workflow::run_phases(&mut ctx, phases::INIT, &mut workflow::NoObserver)?,
     }
     Ok(ExitCode::SUCCESS)

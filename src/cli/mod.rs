@@ -36,13 +36,7 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Root directory under which every host path lives (tests and image builds use a temp dir).
-    #[arg(
-        long,
-        global = true,
-        default_value = "/",
-        env = "KUBEBOOT_ROOT",
-        value_name = "DIR"
-    )]
+    #[arg(long, global = true, default_value = "/", env = "KUBEBOOT_ROOT", value_name = "DIR")]
     pub root: PathBuf,
     /// Print what would be done and change nothing.
     #[arg(long, global = true)]
@@ -139,12 +133,9 @@ fn init_logging(g: &Global) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_env("KUBEBOOT_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("kubeboot={level},warn")));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
+    let filter =
+        EnvFilter::try_from_env("KUBEBOOT_LOG").unwrap_or_else(|_| EnvFilter::new(format!("kubeboot={level},warn")));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     let _ = match g.log_format {
         LogFormat::Text => builder.without_time().try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -161,16 +152,13 @@ pub(crate) fn load_ctx(
 ) -> anyhow::Result<crate::workflow::Ctx> {
     use crate::error::{Exit, coded};
     let path = config.ok_or_else(|| coded(Exit::InvalidInput, "--config FILE is required"))?;
-    let cfg =
-        crate::config::load_file(path).map_err(|d| coded(Exit::InvalidInput, d.to_string()))?;
+    let cfg = crate::config::load_file(path).map_err(|d| coded(Exit::InvalidInput, d.to_string()))?;
     let host = g.host();
     let id = crate::config::HostIdentity::detect(&host);
-    let node = crate::config::Resolved::new(cfg, &id)
-        .map_err(|e| coded(Exit::InvalidInput, format!("{e:#}")))?;
+    let node = crate::config::Resolved::new(cfg, &id).map_err(|e| coded(Exit::InvalidInput, format!("{e:#}")))?;
     let mut ctx = crate::workflow::Ctx::new(host, node);
     ctx.dry_run = g.dry_run;
-    ctx.ignore_preflight
-        .extend(ignore_preflight.iter().cloned());
+    ctx.ignore_preflight.extend(ignore_preflight.iter().cloned());
     ctx.skip_phases.extend(skip_phases.iter().cloned());
     Ok(ctx)
 }

@@ -19,7 +19,5 @@ pub struct RunArgs {
 }
 
 pub fn run(_g: &Global, _a: RunArgs) -> Result<ExitCode> {
-    Err(crate::error::not_implemented(
-        "run (datasources, journal and reporting)",
-    ))
+    Err(crate::error::not_implemented("run (datasources, journal and reporting)"))
 }

@@ -20,11 +20,7 @@ pub fn run(a: VersionArgs) -> Result<ExitCode> {
             "{}",
             serde_json::json!({"kubeboot": v, "kubernetes": {"minMinor": minors.start(), "maxMinor": minors.end()}})
         ),
-        "text" => println!(
-            "kubeboot {v} (Kubernetes 1.{}–1.{})",
-            minors.start(),
-            minors.end()
-        ),
+        "text" => println!("kubeboot {v} (Kubernetes 1.{}–1.{})", minors.start(), minors.end()),
         other => anyhow::bail!("unknown output format `{other}`; use text or json"),
     }
     Ok(ExitCode::SUCCESS)

@@ -34,17 +34,13 @@ impl GoDuration {
         let mut total: f64 = 0.0;
         let mut rest = s_body;
         while !rest.is_empty() {
-            let num_end = rest
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .ok_or_else(err)?;
+            let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(err)?;
             if num_end == 0 {
                 return Err(err());
             }
             let value: f64 = rest[..num_end].parse().map_err(|_| err())?;
             rest = &rest[num_end..];
-            let unit_end = rest
-                .find(|c: char| c.is_ascii_digit() || c == '.')
-                .unwrap_or(rest.len());
+            let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
             let nanos_per = match &rest[..unit_end] {
                 "ns" => 1.0,
                 "us" | "µs" | "μs" => 1e3,
@@ -86,11 +82,7 @@ impl fmt::Display for GoDuration {
         let m = (total_secs % 3600) / 60;
         let s = total_secs % 60;
         let frac = self.0.subsec_nanos();
-        let secs = if frac == 0 {
-            format!("{s}")
-        } else {
-            trim_float(s as f64 + frac as f64 / 1e9)
-        };
+        let secs = if frac == 0 { format!("{s}") } else { trim_float(s as f64 + frac as f64 / 1e9) };
         if h > 0 {
             write!(f, "{h}h{m}m{secs}s")
         } else if m > 0 {

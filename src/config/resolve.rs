@@ -44,30 +44,19 @@ impl HostIdentity {
             .map(|s| s.trim().to_lowercase())
             .ok()
             .filter(|s| !s.is_empty())
-            .or_else(|| {
-                nix::unistd::gethostname()
-                    .ok()
-                    .and_then(|h| h.into_string().ok())
-                    .map(|s| s.to_lowercase())
-            })
+            .or_else(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).map(|s| s.to_lowercase()))
             .unwrap_or_default();
-        HostIdentity {
-            hostname,
-            default_address: crate::host::net::default_route_address(),
-        }
+        HostIdentity { hostname, default_address: crate::host::net::default_route_address() }
     }
 }
 
 impl Resolved {
     pub fn new(cfg: NodeConfig, id: &HostIdentity) -> Result<Self> {
-        let version =
-            KubeVersion::parse(&cfg.cluster.kubernetes_version).map_err(|e| anyhow!(e))?;
+        let version = KubeVersion::parse(&cfg.cluster.kubernetes_version).map_err(|e| anyhow!(e))?;
         let node_name = match &cfg.node.name {
             Some(n) => n.clone(),
             None if !id.hostname.is_empty() => id.hostname.clone(),
-            None => anyhow::bail!(
-                "node.name is not set and the host name could not be read; set node.name"
-            ),
+            None => anyhow::bail!("node.name is not set and the host name could not be read; set node.name"),
         };
         let advertise_address = match &cfg.node.advertise_address {
             Some(a) => a.parse().with_context(|| format!("node.advertiseAddress `{a}`"))?,
@@ -80,22 +69,9 @@ impl Resolved {
             Some(p) => parse_cidrs(p)?,
             None => vec![],
         };
-        let cri_socket = cfg
-            .node
-            .cri_socket
-            .clone()
-            .unwrap_or_else(|| DEFAULT_CRI_SOCKET.to_string());
+        let cri_socket = cfg.node.cri_socket.clone().unwrap_or_else(|| DEFAULT_CRI_SOCKET.to_string());
         let gates = FeatureGates::resolve(&version, &cfg.cluster.feature_gates);
-        Ok(Resolved {
-            cfg,
-            version,
-            node_name,
-            advertise_address,
-            service_cidrs,
-            pod_cidrs,
-            cri_socket,
-            gates,
-        })
+        Ok(Resolved { cfg, version, node_name, advertise_address, service_cidrs, pod_cidrs, cri_socket, gates })
     }
 
     pub fn role(&self) -> Role {
@@ -142,11 +118,7 @@ impl Resolved {
         match &self.cfg.cluster.control_plane_endpoint {
             Some(ep) => {
                 let (host, port) = split_host_port(ep);
-                format!(
-                    "https://{}:{}",
-                    bracket(&host),
-                    port.unwrap_or(self.cfg.node.bind_port)
-                )
+                format!("https://{}:{}", bracket(&host), port.unwrap_or(self.cfg.node.bind_port))
             }
             None => self.local_endpoint_url(),
         }
@@ -154,29 +126,17 @@ impl Resolved {
 
     /// The host part of controlPlaneEndpoint, if one is set.
     pub fn control_plane_endpoint_host(&self) -> Option<String> {
-        self.cfg
-            .cluster
-            .control_plane_endpoint
-            .as_deref()
-            .map(|ep| split_host_port(ep).0)
+        self.cfg.cluster.control_plane_endpoint.as_deref().map(|ep| split_host_port(ep).0)
     }
 
     /// `https://<advertiseAddress>:<bindPort>`.
     pub fn local_endpoint_url(&self) -> String {
-        format!(
-            "https://{}:{}",
-            bracket(&self.advertise_address.to_string()),
-            self.cfg.node.bind_port
-        )
+        format!("https://{}:{}", bracket(&self.advertise_address.to_string()), self.cfg.node.bind_port)
     }
 
     /// `<advertiseAddress>:<bindPort>`, bracketed for IPv6.
     pub fn local_endpoint(&self) -> String {
-        format!(
-            "{}:{}",
-            bracket(&self.advertise_address.to_string()),
-            self.cfg.node.bind_port
-        )
+        format!("{}:{}", bracket(&self.advertise_address.to_string()), self.cfg.node.bind_port)
     }
 
     pub fn components(&self) -> ComponentVersions {
@@ -184,40 +144,24 @@ impl Resolved {
     }
 
     pub fn image(&self, name: &str) -> String {
-        format!(
-            "{}/{}:{}",
-            self.cfg.cluster.image_repository,
-            name,
-            self.version.image_tag()
-        )
+        format!("{}/{}:{}", self.cfg.cluster.image_repository, name, self.version.image_tag())
     }
 
     pub fn etcd_image(&self) -> String {
         let local = self.local_etcd().unwrap_or_default();
-        let repo = local
-            .image_repository
-            .unwrap_or_else(|| self.cfg.cluster.image_repository.clone());
-        let tag = local
-            .image_tag
-            .unwrap_or_else(|| self.components().etcd.to_string());
+        let repo = local.image_repository.unwrap_or_else(|| self.cfg.cluster.image_repository.clone());
+        let tag = local.image_tag.unwrap_or_else(|| self.components().etcd.to_string());
         format!("{repo}/etcd:{tag}")
     }
 
     pub fn pause_image(&self) -> String {
-        format!(
-            "{}/pause:{}",
-            self.cfg.cluster.image_repository,
-            self.components().pause
-        )
+        format!("{}/pause:{}", self.cfg.cluster.image_repository, self.components().pause)
     }
 
     /// CoreDNS lives under `coredns/` only in the default registry.k8s.io repository.
     pub fn coredns_image(&self) -> String {
         let dns = &self.cfg.cluster.dns;
-        let tag = dns
-            .image_tag
-            .clone()
-            .unwrap_or_else(|| self.components().coredns.to_string());
+        let tag = dns.image_tag.clone().unwrap_or_else(|| self.components().coredns.to_string());
         match &dns.image_repository {
             Some(repo) => format!("{repo}/coredns:{tag}"),
             None if self.cfg.cluster.image_repository == "registry.k8s.io" => {
@@ -243,13 +187,7 @@ impl Resolved {
 }
 
 pub fn parse_cidrs(s: &str) -> Result<Vec<IpNet>> {
-    s.split(',')
-        .map(|c| {
-            c.trim()
-                .parse::<IpNet>()
-                .map_err(|e| anyhow!("`{c}` is not a CIDR: {e}"))
-        })
-        .collect()
+    s.split(',').map(|c| c.trim().parse::<IpNet>().map_err(|e| anyhow!("`{c}` is not a CIDR: {e}"))).collect()
 }
 
 /// kubeadm `GetIndexedIP`: the network address plus `index`.
@@ -264,10 +202,7 @@ pub fn indexed_ip(net: &IpNet, index: u128) -> IpAddr {
 pub fn split_host_port(ep: &str) -> (String, Option<u16>) {
     if let Some(rest) = ep.strip_prefix('[') {
         if let Some((h, tail)) = rest.split_once(']') {
-            return (
-                h.to_string(),
-                tail.strip_prefix(':').and_then(|p| p.parse().ok()),
-            );
+            return (h.to_string(), tail.strip_prefix(':').and_then(|p| p.parse().ok()));
         }
     }
     if ep.matches(':').count() == 1 {
@@ -279,11 +214,7 @@ pub fn split_host_port(ep: &str) -> (String, Option<u16>) {
 
 /// Brackets an IPv6 literal for use in a URL or host:port.
 pub fn bracket(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
+    if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() }
 }
 
 #[cfg(test)]
@@ -301,18 +232,9 @@ mod tests {
 
     #[test]
     fn host_port_splitting() {
-        assert_eq!(
-            split_host_port("lb.example.com:6443"),
-            ("lb.example.com".into(), Some(6443))
-        );
-        assert_eq!(
-            split_host_port("lb.example.com"),
-            ("lb.example.com".into(), None)
-        );
-        assert_eq!(
-            split_host_port("[fd00::1]:6443"),
-            ("fd00::1".into(), Some(6443))
-        );
+        assert_eq!(split_host_port("lb.example.com:6443"), ("lb.example.com".into(), Some(6443)));
+        assert_eq!(split_host_port("lb.example.com"), ("lb.example.com".into(), None));
+        assert_eq!(split_host_port("[fd00::1]:6443"), ("fd00::1".into(), Some(6443)));
         assert_eq!(split_host_port("fd00::1"), ("fd00::1".into(), None));
     }
 }

@@ -283,11 +283,7 @@ pub struct Networking {
 
 impl Default for Networking {
     fn default() -> Self {
-        Networking {
-            service_subnet: default_service_subnet(),
-            pod_subnet: None,
-            dns_domain: default_dns_domain(),
-        }
+        Networking { service_subnet: default_service_subnet(), pod_subnet: None, dns_domain: default_dns_domain() }
     }
 }
 

@@ -26,20 +26,11 @@ impl KubeVersion {
             None => (body, String::new()),
         };
         let parts: Vec<&str> = core.split('.').collect();
-        if parts.len() != 3
-            || parts
-                .iter()
-                .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
-        {
+        if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
             return Err(err());
         }
         let n = |i: usize| parts[i].parse::<u32>().map_err(|_| err());
-        Ok(KubeVersion {
-            major: n(0)?,
-            minor: n(1)?,
-            patch: n(2)?,
-            suffix,
-        })
+        Ok(KubeVersion { major: n(0)?, minor: n(1)?, patch: n(2)?, suffix })
     }
 
     pub fn is_supported(&self) -> bool {
@@ -82,26 +73,10 @@ pub struct ComponentVersions {
 impl ComponentVersions {
     pub fn for_minor(minor: u32) -> Self {
         match minor {
-            ..=31 => ComponentVersions {
-                etcd: "3.5.15-0",
-                coredns: "v1.11.3",
-                pause: "3.10",
-            },
-            32 => ComponentVersions {
-                etcd: "3.5.16-0",
-                coredns: "v1.11.3",
-                pause: "3.10",
-            },
-            33 => ComponentVersions {
-                etcd: "3.5.21-0",
-                coredns: "v1.12.0",
-                pause: "3.10",
-            },
-            _ => ComponentVersions {
-                etcd: "3.6.4-0",
-                coredns: "v1.12.1",
-                pause: "3.10.1",
-            },
+            ..=31 => ComponentVersions { etcd: "3.5.15-0", coredns: "v1.11.3", pause: "3.10" },
+            32 => ComponentVersions { etcd: "3.5.16-0", coredns: "v1.11.3", pause: "3.10" },
+            33 => ComponentVersions { etcd: "3.5.21-0", coredns: "v1.12.0", pause: "3.10" },
+            _ => ComponentVersions { etcd: "3.6.4-0", coredns: "v1.12.1", pause: "3.10.1" },
         }
     }
 }
@@ -160,10 +135,7 @@ mod tests {
         let v = KubeVersion::parse("v1.33.5").unwrap();
         assert_eq!((v.major, v.minor, v.patch), (1, 33, 5));
         assert_eq!(v.to_string(), "v1.33.5");
-        assert_eq!(
-            KubeVersion::parse("1.34.0-rc.1").unwrap().to_string(),
-            "v1.34.0-rc.1"
-        );
+        assert_eq!(KubeVersion::parse("1.34.0-rc.1").unwrap().to_string(), "v1.34.0-rc.1");
         for bad in ["stable-1", "v1.33", "1.x.0", "", "v1.33.5.1"] {
             assert!(KubeVersion::parse(bad).is_err(), "{bad}");
         }

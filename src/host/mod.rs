@@ -85,10 +85,7 @@ impl Host {
                 if fs::metadata(&full).map(|m| m.is_dir()).unwrap_or(false) {
                     return Ok(());
                 }
-                bail!(
-                    "{} is a symlink that is not a directory; refusing to use it",
-                    full.display()
-                );
+                bail!("{} is a symlink that is not a directory; refusing to use it", full.display());
             }
             Ok(_) => bail!("{} exists and is not a directory", full.display()),
             Err(_) => {}
@@ -113,36 +110,20 @@ impl Host {
     /// (the kubelet ignores dot files in the manifests dir), created with the final mode,
     /// fsync, rename over the target, fsync the directory. A symlink at the target is refused,
     /// never followed. Identical bytes and mode mean no write at all (mtime unchanged).
-    pub fn write_atomic(
-        &self,
-        node_path: impl AsRef<Path>,
-        contents: &[u8],
-        mode: u32,
-    ) -> Result<WriteOutcome> {
+    pub fn write_atomic(&self, node_path: impl AsRef<Path>, contents: &[u8], mode: u32) -> Result<WriteOutcome> {
         let target = self.path(&node_path);
-        let dir = target
-            .parent()
-            .context("target path has no parent directory")?
-            .to_path_buf();
-        let name = target
-            .file_name()
-            .context("target path has no file name")?
-            .to_owned();
+        let dir = target.parent().context("target path has no parent directory")?.to_path_buf();
+        let name = target.file_name().context("target path has no file name")?.to_owned();
 
         let outcome = match fs::symlink_metadata(&target) {
             Ok(m) if m.file_type().is_symlink() => {
-                bail!(
-                    "refusing to write {}: it is a symlink (remove it if it is not an attack)",
-                    target.display()
-                )
+                bail!("refusing to write {}: it is a symlink (remove it if it is not an attack)", target.display())
             }
-            Ok(m) if !m.is_file() => bail!(
-                "refusing to write {}: it exists and is not a regular file",
-                target.display()
-            ),
+            Ok(m) if !m.is_file() => {
+                bail!("refusing to write {}: it exists and is not a regular file", target.display())
+            }
             Ok(m) => {
-                if m.permissions().mode() & 0o7777 == mode
-                    && fs::read(&target).map(|b| b == contents).unwrap_or(false)
+                if m.permissions().mode() & 0o7777 == mode && fs::read(&target).map(|b| b == contents).unwrap_or(false)
                 {
                     return Ok(WriteOutcome::Unchanged);
                 }
@@ -170,9 +151,7 @@ impl Host {
                 .write(true)
                 .create_new(true)
                 .mode(mode)
-                .custom_flags(
-                    nix::fcntl::OFlag::O_NOFOLLOW.bits() | nix::fcntl::OFlag::O_CLOEXEC.bits(),
-                )
+                .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits() | nix::fcntl::OFlag::O_CLOEXEC.bits())
                 .open(&tmp)?;
             // The umask may have filtered the create mode; set it exactly before any byte lands.
             f.set_permissions(fs::Permissions::from_mode(mode))?;
@@ -208,37 +187,18 @@ mod tests {
     fn writes_atomically_with_mode_and_detects_no_change() {
         let dir = tempfile::tempdir().unwrap();
         let host = Host::new(dir.path());
-        let out = host
-            .write_atomic("/etc/kubernetes/admin.conf", b"hello", 0o600)
-            .unwrap();
+        let out = host.write_atomic("/etc/kubernetes/admin.conf", b"hello", 0o600).unwrap();
         assert_eq!(out, WriteOutcome::Created);
         let p = dir.path().join("etc/kubernetes/admin.conf");
         assert_eq!(fs::read(&p).unwrap(), b"hello");
-        assert_eq!(
-            fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o7777, 0o600);
         let mtime = fs::metadata(&p).unwrap().modified().unwrap();
-        assert_eq!(
-            host.write_atomic("/etc/kubernetes/admin.conf", b"hello", 0o600)
-                .unwrap(),
-            WriteOutcome::Unchanged
-        );
+        assert_eq!(host.write_atomic("/etc/kubernetes/admin.conf", b"hello", 0o600).unwrap(), WriteOutcome::Unchanged);
         assert_eq!(fs::metadata(&p).unwrap().modified().unwrap(), mtime);
-        assert_eq!(
-            host.write_atomic("/etc/kubernetes/admin.conf", b"hello", 0o644)
-                .unwrap(),
-            WriteOutcome::Updated
-        );
-        assert_eq!(
-            fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
-            0o644
-        );
+        assert_eq!(host.write_atomic("/etc/kubernetes/admin.conf", b"hello", 0o644).unwrap(), WriteOutcome::Updated);
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o7777, 0o644);
         // no temp files left behind
-        let names: Vec<_> = fs::read_dir(p.parent().unwrap())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![OsString::from("admin.conf")]);
     }
 
@@ -250,9 +210,7 @@ mod tests {
         let victim = dir.path().join("victim");
         fs::write(&victim, b"keep").unwrap();
         std::os::unix::fs::symlink(&victim, dir.path().join("etc/x.conf")).unwrap();
-        let err = host
-            .write_atomic("/etc/x.conf", b"evil", 0o600)
-            .unwrap_err();
+        let err = host.write_atomic("/etc/x.conf", b"evil", 0o600).unwrap_err();
         assert!(err.to_string().contains("symlink"), "{err}");
         assert_eq!(fs::read(&victim).unwrap(), b"keep");
     }

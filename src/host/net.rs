@@ -30,8 +30,5 @@ pub fn default_route_address() -> Option<IpAddr> {
         let f: Vec<&str> = l.split_whitespace().collect();
         (f.len() > 2 && f[1] == "00000000").then(|| f[0].to_string())
     })?;
-    local_addresses()
-        .into_iter()
-        .find(|(n, ip)| *n == iface && ip.is_ipv4())
-        .map(|(_, ip)| ip)
+    local_addresses().into_iter().find(|(n, ip)| *n == iface && ip.is_ipv4()).map(|(_, ip)| ip)
 }

@@ -4,19 +4,11 @@ pub fn phase_discovery(_ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> a
     Err(crate::error::not_implemented("join discovery phase"))
 }
 
-pub fn phase_control_plane_prepare(
-    _ctx: &mut crate::workflow::Ctx,
-    _sub: Option<&str>,
-) -> anyhow::Result<()> {
-    Err(crate::error::not_implemented(
-        "join control-plane-prepare phase",
-    ))
+pub fn phase_control_plane_prepare(_ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Result<()> {
+    Err(crate::error::not_implemented("join control-plane-prepare phase"))
 }
 
-pub fn phase_kubelet_start(
-    _ctx: &mut crate::workflow::Ctx,
-    _sub: Option<&str>,
-) -> anyhow::Result<()> {
+pub fn phase_kubelet_start(_ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Result<()> {
     Err(crate::error::not_implemented("join kubelet-start phase"))
 }
 
@@ -24,29 +16,14 @@ pub fn phase_etcd_join(_ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> a
     Err(crate::error::not_implemented("join etcd-join phase"))
 }
 
-pub fn phase_kubelet_wait_bootstrap(
-    _ctx: &mut crate::workflow::Ctx,
-    _sub: Option<&str>,
-) -> anyhow::Result<()> {
-    Err(crate::error::not_implemented(
-        "join kubelet-wait-bootstrap phase",
-    ))
+pub fn phase_kubelet_wait_bootstrap(_ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Result<()> {
+    Err(crate::error::not_implemented("join kubelet-wait-bootstrap phase"))
 }
 
-pub fn phase_mark_control_plane(
-    _ctx: &mut crate::workflow::Ctx,
-    _sub: Option<&str>,
-) -> anyhow::Result<()> {
-    Err(crate::error::not_implemented(
-        "join mark-control-plane phase",
-    ))
+pub fn phase_mark_control_plane(_ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Result<()> {
+    Err(crate::error::not_implemented("join mark-control-plane phase"))
 }
 
-pub fn phase_wait_control_plane(
-    _ctx: &mut crate::workflow::Ctx,
-    _sub: Option<&str>,
-) -> anyhow::Result<()> {
-    Err(crate::error::not_implemented(
-        "join wait-control-plane phase",
-    ))
+pub fn phase_wait_control_plane(_ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Result<()> {
+    Err(crate::error::not_implemented("join wait-control-plane phase"))
 }

@@ -33,14 +33,7 @@ impl Ctx {
     pub fn new(host: Host, node: Resolved) -> Self {
         let ignore_preflight = node.cfg.preflight.ignore_errors.clone();
         let skip_phases = node.cfg.skip_phases.clone();
-        Ctx {
-            host,
-            node,
-            dry_run: false,
-            ignore_preflight,
-            skip_phases,
-            state: State::default(),
-        }
+        Ctx { host, node, dry_run: false, ignore_preflight, skip_phases, state: State::default() }
     }
 
     /// True when `name` (a phase, or `phase/sub`) is skipped, directly or through its parent.
@@ -97,11 +90,7 @@ pub struct NoObserver;
 impl PhaseObserver for NoObserver {}
 
 /// Runs every phase of `table` in order, printing one line per phase with its duration.
-pub fn run_phases(
-    ctx: &mut Ctx,
-    table: &'static [Phase],
-    observer: &mut dyn PhaseObserver,
-) -> Result<()> {
+pub fn run_phases(ctx: &mut Ctx, table: &'static [Phase], observer: &mut dyn PhaseObserver) -> Result<()> {
     for phase in table {
         if ctx.skipped(phase.name) {
             ctx.say(phase.name, "skipped");
@@ -122,32 +111,19 @@ pub fn run_phases(
 }
 
 /// Runs one phase (or one sub-phase) by name, as `kubeboot init phase <name> [<sub>]`.
-pub fn run_one(
-    ctx: &mut Ctx,
-    table: &'static [Phase],
-    name: &str,
-    sub: Option<&str>,
-) -> Result<()> {
+pub fn run_one(ctx: &mut Ctx, table: &'static [Phase], name: &str, sub: Option<&str>) -> Result<()> {
     let (name, sub) = match (name.split_once('/'), sub) {
         (Some((n, s)), None) => (n, Some(s)),
         _ => (name, sub),
     };
-    let phase = phases::find(table, name).with_context(|| {
-        format!(
-            "unknown phase `{name}`; phases are: {}",
-            phases::names(table).join(", ")
-        )
-    })?;
+    let phase = phases::find(table, name)
+        .with_context(|| format!("unknown phase `{name}`; phases are: {}", phases::names(table).join(", ")))?;
     let sub = match sub {
         None | Some("all") => None,
         Some(s) if phase.subs.contains(&s) => Some(s),
         Some(s) => anyhow::bail!(
             "phase `{name}` has no sub-phase `{s}`; use one of: all, {}",
-            if phase.subs.is_empty() {
-                "(none)".to_string()
-            } else {
-                phase.subs.join(", ")
-            }
+            if phase.subs.is_empty() { "(none)".to_string() } else { phase.subs.join(", ") }
         ),
     };
     let start = Instant::now();
@@ -157,11 +133,7 @@ pub fn run_one(
 }
 
 pub fn fmt_duration(d: Duration) -> String {
-    if d.as_secs() >= 1 {
-        format!("{:.2}s", d.as_secs_f64())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
+    if d.as_secs() >= 1 { format!("{:.2}s", d.as_secs_f64()) } else { format!("{}ms", d.as_millis()) }
 }
 
 /// A runtime for the async parts (API calls, HTTP, gRPC). Phases are plain functions and
@@ -169,11 +141,7 @@ pub fn fmt_duration(d: Duration) -> String {
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
     })
     .block_on(f)
 }

@@ -26,12 +26,7 @@ impl std::fmt::Debug for Phase {
 
 /// `kubeadm init`, in order.
 pub const INIT: &[Phase] = &[
-    Phase {
-        name: "preflight",
-        subs: &[],
-        about: "Run pre-flight checks",
-        run: crate::preflight::phase,
-    },
+    Phase { name: "preflight", subs: &[], about: "Run pre-flight checks", run: crate::preflight::phase },
     Phase {
         name: "certs",
         subs: &[
@@ -52,13 +47,7 @@ pub const INIT: &[Phase] = &[
     },
     Phase {
         name: "kubeconfig",
-        subs: &[
-            "admin",
-            "super-admin",
-            "kubelet",
-            "controller-manager",
-            "scheduler",
-        ],
+        subs: &["admin", "super-admin", "kubelet", "controller-manager", "scheduler"],
         about: "Generate all kubeconfig files",
         run: crate::render::phase_kubeconfig,
     },
@@ -126,12 +115,7 @@ pub const INIT: &[Phase] = &[
 
 /// `kubeadm join`, in order (control-plane-only phases skip themselves on workers).
 pub const JOIN: &[Phase] = &[
-    Phase {
-        name: "preflight",
-        subs: &[],
-        about: "Run join pre-flight checks",
-        run: crate::preflight::phase,
-    },
+    Phase { name: "preflight", subs: &[], about: "Run join pre-flight checks", run: crate::preflight::phase },
     Phase {
         name: "discovery",
         subs: &[],
