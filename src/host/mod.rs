@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 use crate::plan;
 
 pub mod net;
+pub mod systemd;
 
 #[derive(Debug, Clone)]
 pub struct Host {
