@@ -358,13 +358,13 @@ fn import_as<A: ExtraArgs>(nodes: &[Node], expected_version: &str) -> Result<Nod
         }
         match (api, kind) {
             (_, "InitConfiguration") if api == expected_version => {
-                parse_doc(node, &mut findings).map(|d| docs.init = Some((i, d)));
+                docs.init = parse_doc(node, &mut findings).map(|d| (i, d));
             }
             (_, "ClusterConfiguration") if api == expected_version => {
-                parse_doc(node, &mut findings).map(|d| docs.cluster = Some((i, d)));
+                docs.cluster = parse_doc(node, &mut findings).map(|d| (i, d));
             }
             (_, "JoinConfiguration") if api == expected_version => {
-                parse_doc(node, &mut findings).map(|d| docs.join = Some((i, d)));
+                docs.join = parse_doc(node, &mut findings).map(|d| (i, d));
             }
             (_, "ResetConfiguration" | "UpgradeConfiguration") if api == expected_version => {}
             ("kubelet.config.k8s.io/v1beta1", "KubeletConfiguration") => kubelet = Some(strict::core_value(node)),
@@ -444,8 +444,7 @@ fn to_node_config<A: ExtraArgs>(
     let unsupported =
         |doc: usize, path: &str, msg: &str| vec![(nodes[doc].locate(path), path.to_string(), msg.to_string())];
 
-    if let (Some((ii, _)), Some((ji, _))) = (&docs.init, &docs.join) {
-        let _ = ii;
+    if let (Some(_), Some((ji, _))) = (&docs.init, &docs.join) {
         return Err(unsupported(*ji, "kind", "a file holds either InitConfiguration or JoinConfiguration, not both"));
     }
     if docs.init.is_none() && docs.cluster.is_none() && docs.join.is_none() {

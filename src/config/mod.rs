@@ -174,3 +174,67 @@ pub fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
 fn one(file: &str, line: usize, column: usize, path: &str, message: impl Into<String>) -> Diagnostics {
     Diagnostics(vec![Diagnostic { file: file.into(), line, column, path: path.into(), message: message.into() }])
 }
+
+/// A NodeConfig for `role` with every default filled in (`kubeboot config defaults`).
+pub fn defaults(role: Role) -> NodeConfig {
+    NodeConfig {
+        api_version: API_VERSION.into(),
+        kind: KIND.into(),
+        role,
+        node: NodeSpec::default(),
+        cluster: ClusterSpec {
+            etcd: Etcd { local: Some(LocalEtcd::default()), external: None },
+            ..ClusterSpec::default()
+        },
+        bootstrap_tokens: if role == Role::ControlPlane { vec![BootstrapToken::default()] } else { vec![] },
+        upload_certs: false,
+        certificate_key: None,
+        join: role.is_join().then(JoinSpec::default),
+        kubelet_configuration: None,
+        kube_proxy_configuration: None,
+        preflight: PreflightSpec::default(),
+        report: None,
+        timeouts: Timeouts::default(),
+        skip_phases: vec![],
+    }
+}
+
+/// The JSON Schema of NodeConfig, as committed in schema/nodeconfig.json for editors.
+pub fn schema_json() -> String {
+    serde_json::to_string_pretty(&schemars::schema_for!(NodeConfig)).expect("schema serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// serde's per-field defaults and `Default` must agree, or a defaulted section would differ
+    /// from an omitted one.
+    #[test]
+    fn serde_defaults_equal_default_impls() {
+        let empty = serde_json::json!({});
+        assert_eq!(serde_json::from_value::<NodeSpec>(empty.clone()).unwrap(), NodeSpec::default());
+        assert_eq!(serde_json::from_value::<ClusterSpec>(empty.clone()).unwrap(), ClusterSpec::default());
+        assert_eq!(serde_json::from_value::<Timeouts>(empty.clone()).unwrap(), Timeouts::default());
+        assert_eq!(serde_json::from_value::<LocalEtcd>(empty.clone()).unwrap(), LocalEtcd::default());
+        assert_eq!(serde_json::from_value::<BootstrapToken>(empty).unwrap(), BootstrapToken::default());
+    }
+
+    #[test]
+    fn defaults_round_trip_through_the_loader() {
+        for role in [Role::ControlPlane, Role::Worker] {
+            let mut cfg = defaults(role);
+            if role.is_join() {
+                cfg.join = Some(JoinSpec {
+                    api_server_endpoint: Some("10.0.0.1:6443".into()),
+                    token: Some("abcdef.0123456789abcdef".into()),
+                    unsafe_skip_ca_verification: true,
+                    ..JoinSpec::default()
+                });
+            }
+            let text = serde_saphyr::to_string(&cfg).unwrap();
+            let back = load("defaults.yaml", text.as_bytes()).unwrap_or_else(|d| panic!("{d}\n{text}"));
+            assert_eq!(back, cfg);
+        }
+    }
+}

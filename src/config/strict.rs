@@ -190,7 +190,7 @@ impl<'s> Walker<'s> {
                 None
             }
             _ => {
-                self.report(node.pos, path, format!("expected true or false, found `{}`", redact(path, v)));
+                self.report(node.pos, path, format!("expected true or false, found {}", redact(path, v)));
                 None
             }
         }
@@ -216,7 +216,7 @@ impl<'s> Walker<'s> {
             return None;
         }
         let Ok(n) = v.parse::<i64>() else {
-            self.report(node.pos, path, format!("expected an integer, found `{}`", redact(path, v)));
+            self.report(node.pos, path, format!("expected an integer, found {}", redact(path, v)));
             return None;
         };
         let min = schema.get("minimum").and_then(Value::as_i64);
@@ -268,7 +268,7 @@ impl<'s> Walker<'s> {
             Some(c) => format!("; did you mean `{c}`?"),
             None => String::new(),
         };
-        self.report(node.pos, path, format!("`{}` is not one of: {}{hint}", redact(path, v), names.join(", ")));
+        self.report(node.pos, path, format!("{} is not one of: {}{hint}", redact(path, v), names.join(", ")));
         None
     }
 

@@ -38,13 +38,13 @@ pub fn validate(cfg: &NodeConfig) -> Vec<Problem> {
     check_node(&mut p, cfg);
     check_cluster(&mut p, &cfg.cluster, version.as_ref());
     check_tokens(&mut p, &cfg.bootstrap_tokens);
-    if let Some(k) = &cfg.certificate_key {
-        if !is_hex(k, 64) {
-            p.add(
-                "certificateKey",
-                "must be 64 hexadecimal characters (32 bytes); generate one with `kubeboot certs certificate-key`",
-            );
-        }
+    if let Some(k) = &cfg.certificate_key
+        && !is_hex(k, 64)
+    {
+        p.add(
+            "certificateKey",
+            "must be 64 hexadecimal characters (32 bytes); generate one with `kubeboot certs certificate-key`",
+        );
     }
     check_role(&mut p, cfg);
     check_preflight(&mut p, &cfg.preflight);
@@ -89,10 +89,10 @@ fn check_version(p: &mut Problems, v: &str) -> Option<KubeVersion> {
 
 fn check_node(p: &mut Problems, cfg: &NodeConfig) {
     let n = &cfg.node;
-    if let Some(name) = &n.name {
-        if let Err(e) = dns1123_subdomain(name) {
-            p.add("node.name", format!("`{name}` is not a valid node name: {e}"));
-        }
+    if let Some(name) = &n.name
+        && let Err(e) = dns1123_subdomain(name)
+    {
+        p.add("node.name", format!("`{name}` is not a valid node name: {e}"));
     }
     if let Some(a) = &n.advertise_address {
         match a.parse::<IpAddr>() {
@@ -107,13 +107,13 @@ fn check_node(p: &mut Problems, cfg: &NodeConfig) {
     if n.bind_port == 0 {
         p.add("node.bindPort", "must be between 1 and 65535");
     }
-    if let Some(s) = &n.cri_socket {
-        if !(s.starts_with("unix:///") || s.starts_with('/')) {
-            p.add(
-                "node.criSocket",
-                format!("`{s}` must be a unix socket URL such as unix:///var/run/containerd/containerd.sock"),
-            );
-        }
+    if let Some(s) = &n.cri_socket
+        && !(s.starts_with("unix:///") || s.starts_with('/'))
+    {
+        p.add(
+            "node.criSocket",
+            format!("`{s}` must be a unix socket URL such as unix:///var/run/containerd/containerd.sock"),
+        );
     }
     for k in n.labels.keys() {
         if let Err(e) = qualified_name(k) {
@@ -332,10 +332,10 @@ fn check_join(p: &mut Problems, j: &JoinSpec) {
             );
         }
     }
-    if let Some(t) = &j.tls_bootstrap_token {
-        if !is_bootstrap_token(t) {
-            p.add("join.tlsBootstrapToken", "must match [a-z0-9]{6}.[a-z0-9]{16}");
-        }
+    if let Some(t) = &j.tls_bootstrap_token
+        && !is_bootstrap_token(t)
+    {
+        p.add("join.tlsBootstrapToken", "must match [a-z0-9]{6}.[a-z0-9]{16}");
     }
     match &j.discovery_file {
         Some(f) => {

@@ -118,7 +118,11 @@ pub fn parse(text: &str) -> Result<Vec<Node>, ParseError> {
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| ParseError {
             pos: Pos { line: e.marker().line(), column: e.marker().col() + 1 },
-            message: format!("YAML syntax error: {}", e.info()),
+            message: if e.info().contains("recursion limit") {
+                "nesting deeper than the parser's limit; user-data this deep is not a node config".to_string()
+            } else {
+                format!("YAML syntax error: {}", e.info())
+            },
         })?;
         let pos = pos_of(&span);
         let completed: Option<(Node, usize)> = match event {
