@@ -1,11 +1,13 @@
-//! DirWritable: every directory kubeboot will write is writable, proven by creating and
-//! removing a probe file in it (or in the nearest existing parent it would be created in).
-//! A read-only /etc or a full disk is caught here, before any real file changes.
+//! DirWritable: every directory kubeboot will write is writable — or, if it does not exist
+//! yet, the nearest existing parent it would be created in. The probe asks the kernel without
+//! writing (access(2) with W_OK, which answers EROFS for a read-only mount and EPERM for an
+//! immutable directory, and statvfs for a full filesystem), so a failed preflight leaves even
+//! directory timestamps untouched.
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+
+use nix::sys::statvfs::{FsFlags, statvfs};
+use nix::unistd::{AccessFlags, access};
 
 use super::{Check, Env, Problem};
 use crate::config::resolve::{KUBELET_DIR, KUBERNETES_DIR, MANIFESTS_DIR};
@@ -50,17 +52,19 @@ pub fn dir_writable() -> Check {
     })
 }
 
-/// Creates, writes, syncs and removes a dot-named file (the kubelet ignores dot files).
-fn probe_write(env: &Env, dir: &str) -> std::io::Result<()> {
-    let probe = env.host.path(dir).join(format!(".kubeboot-preflight-{}", std::process::id()));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-        .open(&probe)?;
-    let written = f.write_all(b"kubeboot").and_then(|()| f.sync_all());
-    drop(f);
-    let removed = std::fs::remove_file(&probe);
-    written.and(removed)
+/// Whether a file could be created in `dir` right now.
+fn probe_write(env: &Env, dir: &str) -> Result<(), String> {
+    let full = env.host.path(dir);
+    let st = statvfs(&full).map_err(|e| e.desc().to_string())?;
+    if st.flags().contains(FsFlags::ST_RDONLY) {
+        return Err(nix::errno::Errno::EROFS.desc().into());
+    }
+    access(&full, AccessFlags::W_OK).map_err(|e| e.desc().to_string())?;
+    if st.blocks_available() == 0 {
+        return Err("no space left on the filesystem".into());
+    }
+    if st.files() > 0 && st.files_available() == 0 {
+        return Err("no free inodes left on the filesystem".into());
+    }
+    Ok(())
 }
