@@ -217,9 +217,7 @@ impl KubeletFacts {
 
 /// `kubeadm init phase kubelet-start`: write the files, then (re)start the kubelet.
 pub fn phase_kubelet_start(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
-    if !ctx.dry_run {
-        ctx.host.ensure_dir(KUBELET_DIR, KUBELET_DIR_MODE)?;
-    }
+    super::ensure_private_dir(ctx, KUBELET_DIR, KUBELET_DIR_MODE)?;
     let facts = KubeletFacts::gather(ctx);
     let files = files(&ctx.node, &facts)?;
     for f in &files {

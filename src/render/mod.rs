@@ -21,3 +21,15 @@ pub fn flags(defaults: Vec<Arg>, extra: &[Arg]) -> Vec<String> {
     args.sort();
     args.iter().map(|a| format!("--{}={}", a.name, a.value)).collect()
 }
+
+/// Creates `dir` with `mode` (kubeadm creates the etcd data, kubelet and manifests dirs 0700)
+/// while any missing parents get the ordinary 0755. Nothing happens in `--dry-run`.
+pub fn ensure_private_dir(ctx: &crate::workflow::Ctx, dir: &str, mode: u32) -> anyhow::Result<()> {
+    if ctx.dry_run {
+        return Ok(());
+    }
+    if let Some(parent) = std::path::Path::new(dir).parent() {
+        ctx.host.ensure_dir(parent, 0o755)?;
+    }
+    ctx.host.ensure_dir(dir, mode)
+}

@@ -554,23 +554,14 @@ fn manifest_file(component: &str, yaml: String) -> File {
     File::new(format!("{MANIFESTS_DIR}/{component}.yaml"), MANIFEST_MODE, yaml, format!("static Pod for {component}"))
 }
 
-fn ensure_manifests_dir(ctx: &Ctx) -> Result<()> {
-    if !ctx.dry_run {
-        ctx.host.ensure_dir(MANIFESTS_DIR, MANIFESTS_DIR_MODE)?;
-    }
-    Ok(())
-}
-
 /// `kubeadm init phase etcd local`.
 pub fn phase_etcd(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
     let Some(local) = ctx.node.local_etcd() else {
         ctx.say("etcd", "External etcd mode: skipping the local etcd static Pod");
         return Ok(());
     };
-    if !ctx.dry_run {
-        ctx.host.ensure_dir(&local.data_dir, ETCD_DATA_DIR_MODE)?;
-    }
-    ensure_manifests_dir(ctx)?;
+    super::ensure_private_dir(ctx, &local.data_dir, ETCD_DATA_DIR_MODE)?;
+    super::ensure_private_dir(ctx, MANIFESTS_DIR, MANIFESTS_DIR_MODE)?;
     let facts = HostFacts::gather(ctx)?;
     ctx.say("etcd", format_args!("Creating static Pod manifest for local etcd in \"{MANIFESTS_DIR}\""));
     let yaml = render_etcd(&ctx.node, &facts, &EtcdCluster::New)?;
@@ -579,7 +570,7 @@ pub fn phase_etcd(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
 
 /// `kubeadm init phase control-plane [apiserver|controller-manager|scheduler|all]`.
 pub fn phase_control_plane(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> {
-    ensure_manifests_dir(ctx)?;
+    super::ensure_private_dir(ctx, MANIFESTS_DIR, MANIFESTS_DIR_MODE)?;
     let facts = HostFacts::gather(ctx)?;
     type Render = fn(&Resolved, &HostFacts) -> Result<String>;
     let components: [(&str, &str, Render); 3] = [
