@@ -85,7 +85,10 @@ fn check_expiration(g: &Global, cert_dir: &str) -> Result<ExitCode> {
     }
     leaves.sort_by(|a, b| a.name.cmp(&b.name));
     let now = pki::now();
-    println!("{:<26} {:<25} {:<15} {:<23} EXTERNALLY MANAGED", "CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "CERTIFICATE AUTHORITY");
+    println!(
+        "{:<26} {:<25} {:<15} {:<23} EXTERNALLY MANAGED",
+        "CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "CERTIFICATE AUTHORITY"
+    );
     for r in &leaves {
         let (expires, residual) = describe(r.info.as_ref(), now);
         println!("{:<26} {:<25} {:<15} {:<23} {}", r.name, expires, residual, r.ca, yes_no(r.external));
@@ -95,7 +98,13 @@ fn check_expiration(g: &Global, cert_dir: &str) -> Result<ExitCode> {
     for spec in pki::table::CERTS.iter().filter(|c| c.is_ca() && (local_etcd || !c.etcd)) {
         let info = read_cert(&format!("{cert_dir}/{}.crt", spec.base))?;
         let (expires, residual) = describe(info.as_ref(), now);
-        println!("{:<23} {:<25} {:<15} {}", spec.name, expires, residual, yes_no(info.is_some() && key_missing(spec.base)));
+        println!(
+            "{:<23} {:<25} {:<15} {}",
+            spec.name,
+            expires,
+            residual,
+            yes_no(info.is_some() && key_missing(spec.base))
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -108,7 +117,14 @@ fn yes_no(b: bool) -> &'static str {
 fn describe(info: Option<&CertInfo>, now: OffsetDateTime) -> (String, String) {
     let Some(info) = info else { return ("!MISSING!".into(), String::new()) };
     let t = info.not_after;
-    let expires = format!("{} {:02}, {} {:02}:{:02} UTC", &format!("{:?}", t.month())[..3], t.day(), t.year(), t.hour(), t.minute());
+    let expires = format!(
+        "{} {:02}, {} {:02}:{:02} UTC",
+        &format!("{:?}", t.month())[..3],
+        t.day(),
+        t.year(),
+        t.hour(),
+        t.minute()
+    );
     let left = info.not_after - now;
     let residual = if left.is_negative() {
         "<invalid>".to_string()
@@ -125,11 +141,8 @@ fn describe(info: Option<&CertInfo>, now: OffsetDateTime) -> (String, String) {
 /// The embedded client certificate of a kubeconfig's first user, if it has one.
 fn kubeconfig_client_cert(bytes: &[u8]) -> Result<Option<CertInfo>> {
     let config = kube::config::Kubeconfig::from_yaml(std::str::from_utf8(bytes)?)?;
-    let Some(data) = config
-        .auth_infos
-        .first()
-        .and_then(|a| a.auth_info.as_ref())
-        .and_then(|a| a.client_certificate_data.clone())
+    let Some(data) =
+        config.auth_infos.first().and_then(|a| a.auth_info.as_ref()).and_then(|a| a.client_certificate_data.clone())
     else {
         return Ok(None);
     };

@@ -46,11 +46,7 @@ pub fn phase(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> {
     let on_disk: Vec<Pair> = specs.iter().map(|s| Pair::read(ctx, s.base)).collect::<Result<_>>()?;
     let sa = if with_sa { Some(Pair::read_sa(ctx)?) } else { None };
     let supplied_ca = ctx.node.cfg.cluster.ca.is_some();
-    let needed = specs
-        .iter()
-        .zip(&on_disk)
-        .filter(|(s, p)| p.is_empty() && !(s.name == "ca" && supplied_ca))
-        .count()
+    let needed = specs.iter().zip(&on_disk).filter(|(s, p)| p.is_empty() && !(s.name == "ca" && supplied_ca)).count()
         + usize::from(sa.as_ref().is_some_and(|p| p.key.is_none()));
     // A full run also makes the kubeconfig client keys here, in the same parallel batch.
     let spare = if sub.is_none() && !ctx.skipped("kubeconfig") {
@@ -130,15 +126,7 @@ pub fn load_authority(ctx: &Ctx, base: &str) -> Result<Authority> {
         format!("the CA certificate {cert_path} does not exist; run `kubeboot init phase certs {sub}` first")
     })?;
     let authority = Authority { base: base.to_string(), cert_der, key: pair.key };
-    let info = authority.info().with_context(|| cert_path.clone())?;
-    if !info.is_ca {
-        bail!("{cert_path} is not a CA certificate (BasicConstraints CA:FALSE)");
-    }
-    if let Some(key) = &authority.key {
-        if key.spki_der() != info.spki_der {
-            bail!("{cert_path} and {} do not belong together (public keys differ)", pki_path(ctx, base, "key"));
-        }
-    }
+    check_ca(&authority, &cert_path, now())?;
     Ok(authority)
 }
 
@@ -209,10 +197,10 @@ impl CertsRun<'_> {
                 Authority { base: spec.base.into(), cert_der, key: Some(key) }
             }
             (Some(cert_der), key, supplied) => {
-                if let Some(s) = supplied {
-                    if cert_der_from_pem(s.cert.as_bytes()).ok().as_ref() != Some(&cert_der) {
-                        bail!("{crt} exists but is not the CA given in cluster.ca; remove the PKI dir or the config's CA");
-                    }
+                if let Some(s) = supplied
+                    && cert_der_from_pem(s.cert.as_bytes()).ok().as_ref() != Some(&cert_der)
+                {
+                    bail!("{crt} exists but is not the CA given in cluster.ca; remove the PKI dir or the config's CA");
                 }
                 let external = key.is_none();
                 let authority = Authority { base: spec.base.into(), cert_der, key };
@@ -274,7 +262,8 @@ impl CertsRun<'_> {
     }
 
     fn service_account(&mut self, pair: Pair) -> Result<()> {
-        let (key_path, pub_path) = (pki_path(self.ctx, SERVICE_ACCOUNT, "key"), pki_path(self.ctx, SERVICE_ACCOUNT, "pub"));
+        let (key_path, pub_path) =
+            (pki_path(self.ctx, SERVICE_ACCOUNT, "key"), pki_path(self.ctx, SERVICE_ACCOUNT, "pub"));
         let key = match pair.key {
             Some(key) => {
                 self.say("Using the existing \"sa\" key");
@@ -313,10 +302,10 @@ fn check_ca(ca: &Authority, what: &str, now: OffsetDateTime) -> Result<()> {
         bail!("{what} is not a CA certificate (BasicConstraints CA:FALSE)");
     }
     check_period(what, &info, now)?;
-    if let Some(key) = &ca.key {
-        if key.spki_der() != info.spki_der {
-            bail!("{what}: the certificate and its private key do not belong together (public keys differ)");
-        }
+    if let Some(key) = &ca.key
+        && key.spki_der() != info.spki_der
+    {
+        bail!("{what}: the certificate and its private key do not belong together (public keys differ)");
     }
     Ok(())
 }

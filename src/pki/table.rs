@@ -57,6 +57,7 @@ use AltNames as San;
 use CommonName::{Fixed, NodeName};
 use Usage::{ClientAuth, ServerAuth};
 
+#[allow(clippy::too_many_arguments)] // one argument per column of the table below
 const fn cert(
     name: &'static str,
     base: &'static str,

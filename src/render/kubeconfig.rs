@@ -196,7 +196,9 @@ fn check_existing(node: &Resolved, spec: &KubeconfigSpec, bytes: &[u8], ca: &Aut
     let want = spec.server_url(node);
     let got = cluster.server.as_deref().unwrap_or_default();
     if got != want {
-        bail!("{path} exists already but has the wrong API server URL: {got} (expected {want}); remove it to regenerate");
+        bail!(
+            "{path} exists already but has the wrong API server URL: {got} (expected {want}); remove it to regenerate"
+        );
     }
     Ok(())
 }

@@ -115,10 +115,13 @@ const KUBEADM_OPINIONS: &[&[&str]] = &[
 fn warn_overrides(defaults: &Value, user: &Value) {
     for path in KUBEADM_OPINIONS {
         let get = |v: &Value| path.iter().try_fold(v.clone(), |v, k| v.get(k).cloned());
-        if let (Some(d), Some(u)) = (get(defaults), get(user)) {
-            if d != u {
-                tracing::warn!("kubeletConfiguration.{} is {u}, kubeadm would use {d}; keeping the user value", path.join("."));
-            }
+        if let (Some(d), Some(u)) = (get(defaults), get(user))
+            && d != u
+        {
+            tracing::warn!(
+                "kubeletConfiguration.{} is {u}, kubeadm would use {d}; keeping the user value",
+                path.join(".")
+            );
         }
     }
     if user.get("rotateCertificates") == Some(&json!(false)) {
@@ -197,9 +200,15 @@ fn go_quote(s: &str) -> String {
 
 /// The kubelet-start files, in kubeadm's order: flags, instance config, config.
 pub fn files(node: &Resolved, facts: &KubeletFacts) -> Result<Vec<File>> {
-    let mut files = vec![File::new(FLAGS_PATH, FILE_MODE, render_flags(node, facts), "kubelet flags (KUBELET_KUBEADM_ARGS)")];
+    let mut files =
+        vec![File::new(FLAGS_PATH, FILE_MODE, render_flags(node, facts), "kubelet flags (KUBELET_KUBEADM_ARGS)")];
     if let Some(instance) = render_instance_config(node) {
-        files.push(File::new(INSTANCE_CONFIG_PATH, FILE_MODE, instance, "node-local kubelet configuration (CRI socket)"));
+        files.push(File::new(
+            INSTANCE_CONFIG_PATH,
+            FILE_MODE,
+            instance,
+            "node-local kubelet configuration (CRI socket)",
+        ));
     }
     files.push(File::new(CONFIG_PATH, FILE_MODE, render_config(node, facts)?, "KubeletConfiguration"));
     files.push(File::new(DROPIN_PATH, 0o644, DROPIN, "kubelet systemd drop-in (kubeadm environment contract)"));
@@ -224,8 +233,8 @@ pub fn phase_kubelet_start(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
         ctx.say("kubelet-start", format_args!("Writing {} to file \"{}\"", f.reason, f.path));
     }
     ctx.emit("kubelet-start", files)?;
-    if ctx.dry_run {
-        ctx.say("kubelet-start", "Would restart the kubelet");
+    if ctx.dry_run || ctx.render_only {
+        ctx.say("kubelet-start", "Not starting the kubelet (files only)");
         return Ok(());
     }
     ctx.say("kubelet-start", "Starting the kubelet");

@@ -116,7 +116,8 @@ impl Mount {
 
 /// The CA certificate mounts shared by the API server and controller-manager.
 fn ca_mounts(node: &Resolved, facts: &HostFacts) -> Vec<Mount> {
-    let mut mounts = vec![Mount::dir("k8s-certs", node.pki_dir(), true), Mount::dir("ca-certs", "/etc/ssl/certs", true)];
+    let mut mounts =
+        vec![Mount::dir("k8s-certs", node.pki_dir(), true), Mount::dir("ca-certs", "/etc/ssl/certs", true)];
     for dir in &facts.ca_dirs {
         mounts.push(Mount::dir(dir.trim_start_matches('/').replace('/', "-").as_str(), dir, true));
     }
@@ -148,7 +149,8 @@ impl Component<'_> {
     fn pod(self, node: &Resolved, facts: &HostFacts) -> Pod {
         // 1.34+ (PR #132776): probes refer to a named container port.
         let named_port = node.version.at_least(34);
-        let port = if named_port { IntOrString::String("probe-port".into()) } else { IntOrString::Int(self.probes.port) };
+        let port =
+            if named_port { IntOrString::String("probe-port".into()) } else { IntOrString::Int(self.probes.port) };
         let host = Some(self.probes.host.clone()).filter(|h| !h.is_empty());
         let probe = |path: &str, initial_delay: Option<i32>, period: i32, failure: i32| Probe {
             http_get: Some(HTTPGetAction {
@@ -188,8 +190,10 @@ impl Component<'_> {
 
         let mut env: BTreeMap<String, String> = facts.proxy_env.iter().cloned().collect();
         env.extend(self.extra_envs.iter().map(|e| (e.name.clone(), e.value.clone())));
-        let env: Vec<KubeEnvVar> =
-            env.into_iter().map(|(name, value)| KubeEnvVar { name, value: Some(value), ..Default::default() }).collect();
+        let env: Vec<KubeEnvVar> = env
+            .into_iter()
+            .map(|(name, value)| KubeEnvVar { name, value: Some(value), ..Default::default() })
+            .collect();
 
         let requests = self.requests.iter().map(|(k, v)| (k.to_string(), Quantity(v.to_string()))).collect();
         let container = Container {
@@ -323,7 +327,8 @@ pub fn render_apiserver(node: &Resolved, facts: &HostFacts) -> Result<String> {
         Some(ext) => {
             defaults.push(arg("etcd-servers", ext.endpoints.join(",")));
             let mut dirs: Vec<String> = Vec::new();
-            for (flag, file) in [("etcd-cafile", &ext.ca_file), ("etcd-certfile", &ext.cert_file), ("etcd-keyfile", &ext.key_file)]
+            for (flag, file) in
+                [("etcd-cafile", &ext.ca_file), ("etcd-certfile", &ext.cert_file), ("etcd-keyfile", &ext.key_file)]
             {
                 if file.is_empty() {
                     continue;
@@ -373,7 +378,8 @@ pub fn render_controller_manager(node: &Resolved, facts: &HostFacts) -> Result<S
     let extra = &c.controller_manager.extra_args;
     let pki = |f: &str| node.pki(f);
     let kubeconfig = format!("{KUBERNETES_DIR}/controller-manager.conf");
-    let (signing_cert, signing_key) = if facts.external_ca { (String::new(), String::new()) } else { (pki("ca.crt"), pki("ca.key")) };
+    let (signing_cert, signing_key) =
+        if facts.external_ca { (String::new(), String::new()) } else { (pki("ca.crt"), pki("ca.key")) };
     let mut defaults = vec![
         arg("authentication-kubeconfig", &kubeconfig),
         arg("authorization-kubeconfig", &kubeconfig),
@@ -437,7 +443,8 @@ pub fn render_scheduler(node: &Resolved, facts: &HostFacts) -> Result<String> {
     let mut mounts = vec![Mount::file("kubeconfig", &kubeconfig)];
     mounts.extend(c.scheduler.extra_volumes.iter().map(Mount::from_user));
     // 1.32+ (PR #126945): /livez and /readyz; 1.31: /healthz and no readiness probe.
-    let (liveness, readiness) = if node.version.at_least(32) { ("/livez", Some("/readyz")) } else { ("/healthz", None) };
+    let (liveness, readiness) =
+        if node.version.at_least(32) { ("/livez", Some("/readyz")) } else { ("/healthz", None) };
     let component = Component {
         name: "kube-scheduler",
         image: node.image("kube-scheduler"),
