@@ -20,6 +20,10 @@ struct Containerd {
 impl Containerd {
     /// Starts containerd with everything under `dir` and its gRPC socket at `socket`.
     fn start(dir: &Path, socket: &Path) -> Option<Containerd> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIP: running containerd needs root");
+            return None;
+        }
         if Command::new("containerd").arg("--version").output().is_err() {
             eprintln!("SKIP: containerd is not installed (scripts/install-test-deps.sh installs it)");
             return None;
