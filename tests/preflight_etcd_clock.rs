@@ -57,7 +57,9 @@ fn external_etcd_version_is_read_from_a_real_etcd() {
     let r = preflight(&f, &cfg, &[]);
     let msg = r.message("ExternalEtcdVersion");
     assert!(
-        msg.contains(&format!("only supports external etcd version >= 3.5.11. Current version: {version} ({url})")),
+        msg.contains(&format!(
+            "only supports external etcd version >= 3.5.16-0 for Kubernetes v1.33.5. Current version: {version} ({url})"
+        )),
         "etcd {version}: {}",
         r.stdout
     );

@@ -5,16 +5,15 @@ use std::time::Duration;
 
 use super::{Check, Env, Problem};
 use crate::config::ExternalEtcd;
-use crate::config::versions::KubeVersion;
+use crate::config::versions::{ComponentVersions, KubeVersion};
 use crate::workflow::block_on;
 
-/// kubeadm `MinExternalEtcdVersion` for 1.31–1.34 (verify against constants.go per release).
-const MIN_EXTERNAL_ETCD: (u32, u32, u32) = (3, 5, 11);
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn external_etcd_version() -> Check {
     Check::new("ExternalEtcdVersion", |env| {
         let Some(etcd) = env.node.external_etcd() else { return vec![] };
+        let min = min_external_etcd(&env.node.version);
         let client = match client(env, etcd) {
             Ok(c) => c,
             Err(e) => return vec![Problem::error(e, "fix cluster.etcd.external caFile/certFile/keyFile")],
@@ -26,13 +25,12 @@ pub fn external_etcd_version() -> Check {
                     Ok(v) => v,
                     Err(e) => return Some(Problem::error(e, "check that etcd runs and the endpoint and certificates are right")),
                 };
-                let parsed = KubeVersion::parse(&v).ok().map(|k| (k.major, k.minor, k.patch));
-                match parsed {
-                    Some(have) if have >= MIN_EXTERNAL_ETCD => None,
+                match semver(&v) {
+                    Some(have) if have >= semver(min).unwrap_or_default() => None,
                     _ => Some(Problem::error(
                         format!(
-                            "this version of kubeboot only supports external etcd version >= {}.{}.{}. Current version: {v} ({ep})",
-                            MIN_EXTERNAL_ETCD.0, MIN_EXTERNAL_ETCD.1, MIN_EXTERNAL_ETCD.2
+                            "this version of kubeboot only supports external etcd version >= {min} for Kubernetes {}. Current version: {v} ({ep})",
+                            env.node.version
                         ),
                         "upgrade the external etcd cluster",
                     )),
@@ -40,6 +38,18 @@ pub fn external_etcd_version() -> Check {
             })
             .collect()
     })
+}
+
+/// kubeadm's `MinExternalEtcdVersion` is the etcd it pins for the oldest control plane it can
+/// run next to (one minor back); patch releases of kubeadm raise both together.
+fn min_external_etcd(v: &KubeVersion) -> &'static str {
+    ComponentVersions::for_minor(v.minor.saturating_sub(1)).etcd
+}
+
+/// `3.5.16-0` or `3.4.23` → (3, 5, 16).
+fn semver(v: &str) -> Option<(u32, u32, u32)> {
+    let k = KubeVersion::parse(v.split('-').next()?).ok()?;
+    Some((k.major, k.minor, k.patch))
 }
 
 fn client(env: &Env, etcd: &ExternalEtcd) -> Result<reqwest::Client, String> {
