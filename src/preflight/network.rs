@@ -105,7 +105,7 @@ fn reach(env: &Env, host: &str, port: u16) -> Result<(), String> {
 }
 
 /// An IP literal, /etc/hosts under the root, then DNS (hickory, the live resolv.conf).
-fn resolve(env: &Env, name: &str) -> Result<Vec<IpAddr>, String> {
+pub(super) fn resolve(env: &Env, name: &str) -> Result<Vec<IpAddr>, String> {
     if let Ok(ip) = name.parse::<IpAddr>() {
         return Ok(vec![ip]);
     }
