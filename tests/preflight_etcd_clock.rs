@@ -17,16 +17,23 @@ impl Drop for Etcd {
     }
 }
 
-fn start_etcd(dir: &std::path::Path) -> Option<(Etcd, String, String)> {
+/// Starts etcd on free loopback ports; `tls` is (server cert, server key, client CA) files for
+/// an https client URL with client-certificate authentication.
+fn start_etcd(dir: &std::path::Path, tls: Option<[&std::path::Path; 3]>) -> Option<(Etcd, String, String)> {
     let Ok(out) = Command::new("etcd").arg("--version").output() else {
         eprintln!("SKIP: etcd is not installed (scripts/install-test-deps.sh installs it)");
         return None;
     };
     let version = String::from_utf8_lossy(&out.stdout).lines().next()?.rsplit(' ').next()?.to_string();
     let (client, peer) = (free_port(), free_port());
-    let client_url = format!("http://127.0.0.1:{client}");
+    let client_url = format!("{}://127.0.0.1:{client}", if tls.is_some() { "https" } else { "http" });
     let peer_url = format!("http://127.0.0.1:{peer}");
-    let child = Command::new("etcd")
+    let mut cmd = Command::new("etcd");
+    if let Some([cert, key, ca]) = tls {
+        cmd.arg("--cert-file").arg(cert).arg("--key-file").arg(key).arg("--trusted-ca-file").arg(ca);
+        cmd.arg("--client-cert-auth");
+    }
+    let child = cmd
         .arg("--data-dir")
         .arg(dir.join("etcd-data"))
         .args(["--listen-client-urls", &client_url, "--advertise-client-urls", &client_url])
@@ -48,7 +55,7 @@ fn start_etcd(dir: &std::path::Path) -> Option<(Etcd, String, String)> {
 #[test]
 fn external_etcd_version_is_read_from_a_real_etcd() {
     let f = Fixture::healthy();
-    let Some((_etcd, url, version)) = start_etcd(f.dir.path()) else { return };
+    let Some((_etcd, url, version)) = start_etcd(f.dir.path(), None) else { return };
     let cfg = f.control_plane(
         &f.dead_socket(),
         free_port(),
@@ -76,6 +83,53 @@ fn external_etcd_version_is_read_from_a_real_etcd() {
     let r = preflight(&f, &cfg, &[]);
     assert!(
         r.message("ExternalEtcdVersion").starts_with(&format!("{dead}/version: Connection refused")),
+        "{}",
+        r.stdout
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in the root.
+fn etcd_pki(f: &Fixture) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(vec![]).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "etcd-ca");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    f.write("/etc/etcd/ca.crt", &ca.pem());
+    for (name, usage, sans) in [
+        ("server", ExtendedKeyUsagePurpose::ServerAuth, vec!["127.0.0.1".to_string(), "localhost".to_string()]),
+        ("client", ExtendedKeyUsagePurpose::ClientAuth, vec![]),
+    ] {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(sans).unwrap();
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.extended_key_usages = vec![usage];
+        let cert = p.signed_by(&key, &ca).unwrap();
+        f.write(&format!("/etc/etcd/{name}.crt"), &cert.pem());
+        f.write(&format!("/etc/etcd/{name}.key"), &key.serialize_pem());
+    }
+}
+
+#[test]
+fn external_etcd_version_over_mutual_tls() {
+    let f = Fixture::healthy();
+    etcd_pki(&f);
+    let files = [f.path("/etc/etcd/server.crt"), f.path("/etc/etcd/server.key"), f.path("/etc/etcd/ca.crt")];
+    let Some((_etcd, url, version)) = start_etcd(f.dir.path(), Some([&files[0], &files[1], &files[2]])) else { return };
+    let external = |key: &str| {
+        format!(
+            "  etcd:\n    external:\n      endpoints: [\"{url}\"]\n      caFile: /etc/etcd/ca.crt\n      certFile: /etc/etcd/client.crt\n      keyFile: /etc/etcd/{key}\n"
+        )
+    };
+    // The client certificate is accepted: the version comes back (3.4 is too old for 1.33).
+    let r = preflight(&f, &f.control_plane(&f.dead_socket(), free_port(), &external("client.key")), &[]);
+    assert!(r.message("ExternalEtcdVersion").contains(&format!("Current version: {version} ({url})")), "{}", r.stdout);
+    assert!(!r.findings().iter().any(|(n, _, _)| n == "ExternalEtcdClientCertificates"));
+
+    // The wrong key for the client certificate: the pair does not load.
+    let r = preflight(&f, &f.control_plane(&f.dead_socket(), free_port(), &external("server.key")), &[]);
+    assert!(
+        r.message("ExternalEtcdVersion").contains("couldn't load external etcd's certificate and key pair"),
         "{}",
         r.stdout
     );
