@@ -5,6 +5,8 @@
 mod preflight_support;
 
 use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use preflight_support::*;
 
@@ -20,25 +22,84 @@ fn worker(f: &Fixture, endpoint: &str) -> std::path::PathBuf {
     )
 }
 
-#[test]
-fn join_endpoint_reachability_is_a_warning_when_down() {
-    let f = Fixture::healthy();
-    let api = TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = api.local_addr().unwrap().to_string();
-    let cfg = worker(&f, &endpoint);
+/// `openssl s_server` with a throwaway self-signed certificate: a real TLS endpoint.
+struct TlsServer(std::process::Child);
 
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn openssl_server(dir: &std::path::Path, port: u16) -> Option<TlsServer> {
+    let (cert, key) = (dir.join("srv.crt"), dir.join("srv.key"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=kube-apiserver", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    if !made.map(|o| o.status.success()).unwrap_or(false) {
+        eprintln!("SKIP: openssl is not installed (scripts/install-test-deps.sh installs it)");
+        return None;
+    }
+    let child = Command::new("openssl")
+        .args(["s_server", "-quiet", "-accept", &format!("127.0.0.1:{port}"), "-cert"])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start openssl s_server");
+    let server = TlsServer(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "openssl s_server did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(server)
+}
+
+fn join_findings(f: &Fixture, cfg: &std::path::Path) -> (Vec<(String, String, bool)>, String) {
+    let r = preflight(f, cfg, &[]);
+    (r.findings().into_iter().filter(|(n, _, _)| n == "JoinEndpoint").collect(), r.message("JoinEndpoint"))
+}
+
+#[test]
+fn join_endpoint_must_answer_tls_and_is_a_warning_when_not() {
+    let f = Fixture::healthy();
+    let port = free_port();
+    let endpoint = format!("127.0.0.1:{port}");
+    let cfg = worker(&f, &endpoint);
+    let warning = vec![("JoinEndpoint".to_string(), "warning".to_string(), false)];
+
+    // A real TLS server: reachable. Worker joins run no control-plane checks.
+    let Some(server) = openssl_server(f.dir.path(), port) else { return };
     let r = preflight(&f, &cfg, &[]);
     assert!(!r.findings().iter().any(|(n, _, _)| n == "JoinEndpoint"), "{}", r.stdout);
-    // Worker join checks: no control-plane ones.
     assert_eq!(r.rooted_problems(), vec![], "{}", r.stdout);
     assert!(!r.findings().iter().any(|(n, _, _)| n == "NumCPU" || n == "AdvertiseAddress"));
+    drop(server);
 
-    drop(api);
-    let r = preflight(&f, &cfg, &[]);
-    let join: Vec<_> = r.findings().into_iter().filter(|(n, _, _)| n == "JoinEndpoint").collect();
-    assert_eq!(join, vec![("JoinEndpoint".to_string(), "warning".to_string(), false)]);
-    assert!(r.message("JoinEndpoint").contains(&format!("cannot reach the cluster at {endpoint}")), "{}", r.stdout);
-    assert!(r.message("JoinEndpoint").contains("Connection refused"), "{}", r.stdout);
+    // Something that accepts TCP but is no TLS server (a transparent proxy, a wrong service).
+    let plain = TcpListener::bind(&endpoint).unwrap();
+    let acceptor = std::thread::spawn(move || drop(plain.accept()));
+    let (found, msg) = join_findings(&f, &cfg);
+    acceptor.join().unwrap();
+    assert_eq!(found, warning);
+    assert!(msg.contains("connected, but it does not answer TLS like an API server"), "{msg}");
+
+    // Nothing listening.
+    let (found, msg) = join_findings(&f, &cfg);
+    assert_eq!(found, warning);
+    assert!(
+        msg.contains(&format!("cannot reach the cluster at {endpoint}")) && msg.contains("Connection refused"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -130,6 +130,8 @@ pub const CHECK_NAMES: &[&str] = &[
     "HTTPProxyCIDR",
     "ExternalEtcdVersion",
     "ExternalEtcdClientCertificates",
+    // kubeadm pulls images as part of preflight; kubeboot leaves pulls to the kubelet, but the
+    // name stays valid so existing ignore lists keep working.
     "ImagePull",
     // kubeboot's own checks.
     "DirWritable",
