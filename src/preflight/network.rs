@@ -134,7 +134,7 @@ fn presents_certificate(mut stream: std::net::TcpStream, host: &str) -> Result<(
 }
 
 /// An IP literal, /etc/hosts under the root, then DNS (hickory, the live resolv.conf).
-pub(super) fn resolve(env: &Env, name: &str) -> Result<Vec<IpAddr>, String> {
+fn resolve(env: &Env, name: &str) -> Result<Vec<IpAddr>, String> {
     if let Ok(ip) = name.parse::<IpAddr>() {
         return Ok(vec![ip]);
     }
