@@ -4,7 +4,9 @@
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use super::volume;
+use std::path::Path;
+
+use super::volume::{self, Volume};
 use super::{Datasource, Env, Meta, UserData};
 use crate::config::MAX_INPUT_BYTES;
 
@@ -24,20 +26,25 @@ impl Datasource for ConfigDrive {
     }
 
     fn probe(&self, _env: &Env) -> Result<Option<UserData>> {
-        let Some((dev, mut vol)) = volume::find_by_label(LABELS).into_iter().next() else {
-            return Ok(None);
-        };
-        let origin = format!("configdrive:{} ({})", dev.display(), vol.fs_type());
-        let meta = match vol.read("openstack/latest/meta_data.json", MAX_INPUT_BYTES)? {
-            Some(b) => {
-                let m: MetaJson = serde_json::from_slice(&b).with_context(|| format!("{origin}: meta_data.json"))?;
-                Meta { instance_id: m.uuid, local_hostname: m.hostname }
-            }
-            None => Meta::default(),
-        };
-        match vol.read("openstack/latest/user_data", MAX_INPUT_BYTES)? {
-            Some(bytes) => Ok(Some(UserData { bytes, meta, origin })),
-            None => bail!("{origin}: the config drive has no openstack/latest/user_data"),
+        match volume::find_by_label(LABELS).into_iter().next() {
+            Some((dev, mut vol)) => from_volume(&mut vol, &dev).map(Some),
+            None => Ok(None),
         }
+    }
+}
+
+/// Reads `openstack/latest/` from a config drive (image file or device).
+pub fn from_volume(vol: &mut Volume, dev: &Path) -> Result<UserData> {
+    let origin = format!("configdrive:{} ({})", dev.display(), vol.fs_type());
+    let meta = match vol.read("openstack/latest/meta_data.json", MAX_INPUT_BYTES)? {
+        Some(b) => {
+            let m: MetaJson = serde_json::from_slice(&b).with_context(|| format!("{origin}: meta_data.json"))?;
+            Meta { instance_id: m.uuid, local_hostname: m.hostname }
+        }
+        None => Meta::default(),
+    };
+    match vol.read("openstack/latest/user_data", MAX_INPUT_BYTES)? {
+        Some(bytes) => Ok(UserData { bytes, meta, origin }),
+        None => bail!("{origin}: the config drive has no openstack/latest/user_data"),
     }
 }
