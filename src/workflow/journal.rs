@@ -243,6 +243,66 @@ mod tests {
         assert_ne!(instance_dir_name(""), "");
     }
 
+    mod fake {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+        use crate::workflow::{Ctx, Phase};
+
+        pub static RUNS: [AtomicUsize; 3] = [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)];
+        pub static BREAK_TWO: AtomicBool = AtomicBool::new(true);
+
+        fn write(ctx: &mut Ctx, i: usize) -> anyhow::Result<()> {
+            RUNS[i].fetch_add(1, Ordering::SeqCst);
+            if i == 1 && BREAK_TWO.load(Ordering::SeqCst) {
+                anyhow::bail!("two is broken");
+            }
+            ctx.host.write_atomic(format!("/out/{i}"), b"x", 0o644)?;
+            Ok(())
+        }
+        fn one(ctx: &mut Ctx, _: Option<&str>) -> anyhow::Result<()> {
+            write(ctx, 0)
+        }
+        fn two(ctx: &mut Ctx, _: Option<&str>) -> anyhow::Result<()> {
+            write(ctx, 1)
+        }
+        fn three(ctx: &mut Ctx, _: Option<&str>) -> anyhow::Result<()> {
+            write(ctx, 2)
+        }
+        pub const TABLE: &[Phase] = &[
+            Phase { name: "one", subs: &[], about: "", run: one },
+            Phase { name: "two", subs: &[], about: "", run: two },
+            Phase { name: "three", subs: &[], about: "", run: three },
+        ];
+    }
+
+    #[test]
+    fn a_resumed_run_skips_finished_phases_and_redoes_the_rest() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path());
+        let id = crate::config::HostIdentity { hostname: "n1".into(), default_address: Some([10, 0, 0, 1].into()) };
+        let node =
+            crate::config::Resolved::new(crate::config::defaults(crate::config::Role::ControlPlane), &id).unwrap();
+        let mut ctx = crate::workflow::Ctx::new(host.clone(), node);
+        let sha = sha256_hex(b"ud");
+
+        let mut j = Journal::begin(&host, prior(&host, "i", &sha, false).unwrap(), "i", "t", b"ud", None).unwrap();
+        assert!(crate::workflow::run_phases(&mut ctx, fake::TABLE, &mut j).is_err());
+        let states: Vec<_> = j.record.phases.iter().map(|p| (p.name.as_str(), p.state)).collect();
+        assert_eq!(states, [("one", PhaseState::Done), ("two", PhaseState::Failed)]);
+
+        fake::BREAK_TWO.store(false, Ordering::SeqCst);
+        let Prior::Resume(r) = prior(&host, "i", &sha, false).unwrap() else { panic!("expected a resume") };
+        let mut j = Journal::begin(&host, Prior::Resume(r), "i", "t", b"ud", None).unwrap();
+        crate::workflow::run_phases(&mut ctx, fake::TABLE, &mut j).unwrap();
+        j.finish().unwrap();
+        let runs: Vec<usize> = fake::RUNS.iter().map(|r| r.load(Ordering::SeqCst)).collect();
+        assert_eq!(runs, [1, 2, 1], "one ran once, two twice, three once");
+        assert!(matches!(prior(&host, "i", &sha, false).unwrap(), Prior::Done(_)));
+        assert_eq!(j.record.runs, 2);
+        assert!(j.record.phases.iter().all(|p| p.state == PhaseState::Done && p.duration_ms.is_some()));
+    }
+
     #[test]
     fn different_user_data_refuses_to_resume_unless_forced() {
         let dir = tempfile::tempdir().unwrap();

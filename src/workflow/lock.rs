@@ -1,9 +1,9 @@
 //! One first-boot run at a time: an exclusive `flock` on /var/lib/kubeboot/run.lock, taken
 //! before anything else is written. A second run finds it held and exits "busy" (75) at once.
 //! The kernel drops the lock when the process dies, so a crash never leaves a stale lock.
+//! The file's contents are never written: a finished instance's re-run must change nothing.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{Context, Result};
@@ -33,26 +33,16 @@ impl RunLock {
             .mode(0o600)
             .open(&path)
             .with_context(|| format!("opening the lock file {}", path.display()))?;
-        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(l) => l,
-            Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                return Err(coded(
-                    Exit::Busy,
-                    format!(
-                        "another kubeboot run (pid {}) holds {}; wait for it with `kubeboot status --wait`",
-                        holder.trim(),
-                        path.display()
-                    ),
-                ));
-            }
-            Err((_, e)) => return Err(e).with_context(|| format!("locking {}", path.display())),
-        };
-        // Name the holder for the next one that finds it busy.
-        lock.set_len(0)?;
-        lock.rewind()?;
-        write!(lock, "{}", std::process::id())?;
-        Ok(RunLock { _lock: lock })
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(RunLock { _lock: lock }),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(coded(
+                Exit::Busy,
+                format!(
+                    "another kubeboot run holds {}; see it with `kubeboot status`, wait with `kubeboot status --wait`",
+                    path.display()
+                ),
+            )),
+            Err((_, e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+        }
     }
 }

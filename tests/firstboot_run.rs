@@ -1,0 +1,285 @@
+//! `kubeboot run` end to end on a throw-away root with a NoCloud seed directory: run-once,
+//! crash and resume, changed user-data, concurrent runs, status exit codes, sentinels, the
+//! completion report received by a local listener, and a canary scan over every output.
+
+mod firstboot_common;
+
+use std::time::{Duration, Instant};
+
+use firstboot_common::*;
+
+const META: &str = "instance-id: iid-run-1\nlocal-hostname: cp-1\n";
+const INSTANCE_DIR: &str = "var/lib/kubeboot/instances/iid-run-1";
+
+fn skip_all() -> String {
+    skip_all_but(&[])
+}
+
+/// A root whose `certs` phase cannot succeed: /etc/kubernetes is a regular file.
+fn break_certs(root: &Root) {
+    root.file("/etc/kubernetes", "not a directory\n");
+}
+
+fn code(o: &std::process::Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn status_exit_codes_and_sentinels_through_failure_then_success() {
+    let root = Root::new();
+    let st = root.status(&[]);
+    assert_eq!(code(&st), 2, "never started: {}", text(&st));
+    assert!(String::from_utf8_lossy(&st.stdout).contains("not started"));
+
+    root.seed(&control_plane_yaml(&Canaries::new(), None), META);
+    break_certs(&root);
+    let out = root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(&["certs"])]);
+    assert_ne!(code(&out), 0, "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let result = stdout.lines().find(|l| l.starts_with("KUBEBOOT-RESULT ")).expect("result line");
+    let result: serde_json::Value = serde_json::from_str(&result["KUBEBOOT-RESULT ".len()..]).unwrap();
+    assert_eq!((result["state"].as_str(), result["phase"].as_str()), (Some("failed"), Some("certs")));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FIRST BOOT FAILED in phase `certs`"), "{}", text(&out));
+
+    let st = root.status(&["--wait"]);
+    assert_eq!(code(&st), 1, "failed: {}", text(&st));
+    let json = root.status_json();
+    assert_eq!(json["state"], "failed");
+    assert_eq!(json["error"]["phase"], "certs");
+    assert!(root.read("/run/kubeboot/failed").is_some());
+    assert!(root.read("/run/kubeboot/complete").is_none());
+    assert!(root.read("/run/cluster-api/bootstrap-success.complete").is_none());
+
+    // The operator decides to skip the broken phase: the resumed run finishes.
+    let out = root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all()]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let st = root.status(&["--long"]);
+    assert_eq!(code(&st), 0, "{}", text(&st));
+    let json = root.status_json();
+    assert_eq!(json["state"], "done");
+    assert_eq!(json["resumed"], true);
+    assert_eq!(json["phases"].as_array().unwrap().len(), INIT_PHASES.len());
+    assert!(root.read("/run/kubeboot/failed").is_none(), "the failure sentinel goes away on success");
+    assert!(root.read("/run/kubeboot/complete").is_some());
+    assert_eq!(root.read("/run/cluster-api/bootstrap-success.complete").as_deref(), Some(&b"success"[..]));
+    assert_eq!(root.read("/var/lib/kubeboot/status.json"), root.read("/run/kubeboot/status.json"));
+
+    // After a "reboot" (/run emptied) status comes from the persisted copy, and a run restores /run.
+    std::fs::remove_dir_all(root.path().join("run")).unwrap();
+    assert_eq!(code(&root.status(&[])), 0);
+    assert_eq!(code(&root.run(&["--datasource", "nocloud-dir"])), 0);
+    assert!(root.read("/run/cluster-api/bootstrap-success.complete").is_some());
+}
+
+#[test]
+fn rerun_after_success_writes_nothing_and_is_quick() {
+    let root = Root::new();
+    root.seed(&control_plane_yaml(&Canaries::new(), None), META);
+    let out = root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all()]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let before = snapshot(root.path());
+    let start = Instant::now();
+    let out = root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all()]);
+    let took = start.elapsed();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to do"), "{}", text(&out));
+    assert_eq!(before, snapshot(root.path()), "a re-run of a finished instance changed the root");
+    eprintln!("re-run of a finished instance took {took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+#[test]
+fn a_killed_run_shows_interrupted_and_resumes() {
+    let root = Root::new();
+    root.seed(&control_plane_yaml(&Canaries::new(), None), META);
+    let out = root
+        .kubeboot()
+        .env("KUBEBOOT_FAILPOINT", "certs:before")
+        .args(["run", "--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(&["certs"])])
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(9), "killed by the failpoint: {}", text(&out));
+    let journal: serde_json::Value =
+        serde_json::from_slice(&root.read(&format!("{INSTANCE_DIR}/journal.json")).unwrap()).unwrap();
+    assert_eq!(journal["phases"][0]["name"], "certs");
+    assert_eq!(journal["phases"][0]["state"], "started");
+    assert!(journal.get("doneAt").is_none());
+
+    let st = root.status(&["--wait"]);
+    assert_eq!(code(&st), 1, "{}", text(&st));
+    assert!(String::from_utf8_lossy(&st.stdout).contains("status: interrupted"), "{}", text(&st));
+
+    let out = root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all()]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let journal: serde_json::Value =
+        serde_json::from_slice(&root.read(&format!("{INSTANCE_DIR}/journal.json")).unwrap()).unwrap();
+    assert_eq!(journal["runs"], 2);
+    assert!(journal["doneAt"].is_string());
+}
+
+#[test]
+fn changed_user_data_refuses_to_resume_unless_forced() {
+    let root = Root::new();
+    root.seed(&control_plane_yaml(&Canaries::new(), None), META);
+    break_certs(&root);
+    let out = root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(&["certs"])]);
+    assert_ne!(code(&out), 0);
+    let instance = snapshot(&root.path().join(INSTANCE_DIR));
+
+    root.seed(&control_plane_yaml(&Canaries::new(), None), META); // same instance-id, other user-data
+    let out = root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all()]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different user-data"), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"), "{}", text(&out));
+    assert_eq!(instance, snapshot(&root.path().join(INSTANCE_DIR)), "the refused run touched the journal");
+    assert_eq!(root.status_json()["error"]["phase"], "journal");
+
+    let out = root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all(), "--force"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let seeded = root.read("/var/lib/cloud/seed/nocloud/user-data").unwrap();
+    assert_eq!(
+        root.read(&format!("{INSTANCE_DIR}/user-data")).unwrap(),
+        seeded,
+        "the journal now holds the new user-data"
+    );
+}
+
+#[test]
+fn a_concurrent_second_run_exits_busy_without_writing() {
+    // The first run holds the lock while its report POST is answered slowly.
+    let listener = Server::start(|_, _| Reply::Slow(Duration::from_secs(3), b"{}".to_vec()));
+    let root = Root::new();
+    root.seed(&control_plane_yaml(&Canaries::new(), Some(&format!("{}/report", listener.url))), META);
+    let mut first =
+        root.kubeboot().args(["run", "--datasource", "nocloud-dir", "--skip-phases", &skip_all()]).spawn().unwrap();
+    let start = Instant::now();
+    while listener.requests().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "the first run never reported");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = snapshot(root.path());
+    let second = root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all()]);
+    assert_eq!(code(&second), 75, "{}", text(&second));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another kubeboot run"), "{}", text(&second));
+    assert_eq!(before, snapshot(root.path()), "the busy run wrote something");
+    assert!(first.wait().unwrap().success());
+}
+
+#[test]
+fn reports_reach_the_listener_on_success_and_on_failure() {
+    let canaries = Canaries::new();
+    let listener = Server::start(|_, _| Reply::Ok(b"{}".to_vec()));
+    let url = format!("{}/kubeboot/report", listener.url);
+
+    let ok = Root::new();
+    ok.seed(&control_plane_yaml(&canaries, Some(&url)), META);
+    assert_eq!(code(&ok.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all()])), 0);
+
+    let bad = Root::new();
+    bad.seed(&control_plane_yaml(&canaries, Some(&url)), "instance-id: iid-run-2\n");
+    break_certs(&bad);
+    assert_ne!(code(&bad.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(&["certs"])])), 0);
+
+    let reqs = listener.requests();
+    assert_eq!(reqs.len(), 2, "one report per run");
+    for r in &reqs {
+        assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/kubeboot/report"));
+        assert_eq!(r.header("authorization"), Some(canaries.header.as_str()), "configured headers are sent");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        canaries.assert_absent("the report body", &r.body);
+    }
+    let success: serde_json::Value = serde_json::from_slice(&reqs[0].body).unwrap();
+    assert_eq!(success["state"], "done");
+    assert_eq!(success["instanceId"], "iid-run-1");
+    assert_eq!(success["nodeName"], "cp-1");
+    assert_eq!(success["role"], "control-plane");
+    assert_eq!(success["kubernetesVersion"], "v1.33.5");
+    assert_eq!(success["kubebootVersion"], env!("CARGO_PKG_VERSION"));
+    let names: Vec<&str> = success["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, INIT_PHASES);
+    assert!(success.get("error").is_none());
+
+    let failure: serde_json::Value = serde_json::from_slice(&reqs[1].body).unwrap();
+    assert_eq!(failure["state"], "failed");
+    assert_eq!(failure["instanceId"], "iid-run-2");
+    assert_eq!(failure["error"]["phase"], "certs");
+    let certs = failure["phases"].as_array().unwrap().iter().find(|p| p["name"] == "certs").unwrap();
+    assert_eq!(certs["state"], "failed");
+    assert!(certs["durationMs"].is_u64());
+}
+
+/// Unique secrets planted in user-data must not appear in any output or file, on any path:
+/// success, phase failure, invalid config, a crash, a busy run, a refused resume.
+#[test]
+fn canary_secrets_never_leave_the_user_data() {
+    let c = Canaries::new();
+    let listener = Server::start(|_, _| Reply::Ok(b"{}".to_vec()));
+    let url = format!("{}/report", listener.url);
+    let ud = control_plane_yaml(&c, Some(&url));
+    let mut outputs = Vec::new();
+
+    let success = Root::new();
+    success.seed(&ud, META);
+    outputs.push(success.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all(), "-vv"]));
+    outputs.push(success.run(&["--datasource", "nocloud-dir", "-vv"])); // already done
+    outputs.push(success.status(&["--long"]));
+    outputs.push(success.status(&["--json"]));
+
+    let failure = Root::new();
+    failure.seed(&ud, META);
+    break_certs(&failure);
+    outputs.push(failure.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(&["certs"]), "-vv"]));
+    outputs.push(failure.status(&["--long"]));
+    // A different canary in the same unfinished instance: refused, and neither value is echoed.
+    let other = Canaries::new();
+    failure.seed(&control_plane_yaml(&other, Some(&url)), META);
+    let refused = failure.run(&["--datasource", "nocloud-dir", "-vv"]);
+    other.assert_absent("a refused run's output", &refused.stdout);
+    other.assert_absent("a refused run's output", &refused.stderr);
+    outputs.push(refused);
+    failure.seed(&ud, META);
+
+    let invalid = Root::new();
+    // Invalid on purpose: a canary-bearing token with the wrong shape, and an unknown key.
+    let bad = ud.replace(&c.token, &format!("{}-X", c.token)).replace("uploadCerts: true", "uploadCert: true");
+    invalid.seed(&bad, META);
+    let out = invalid.run(&["--datasource", "nocloud-dir", "-vv"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    outputs.push(out);
+
+    let crashed = Root::new();
+    crashed.seed(&ud, META);
+    outputs.push(
+        crashed
+            .kubeboot()
+            .env("KUBEBOOT_FAILPOINT", "certs:after")
+            .args(["run", "--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(&["certs"]), "-vv"])
+            .output()
+            .unwrap(),
+    );
+    outputs.push(crashed.status(&["--long"]));
+
+    for (i, o) in outputs.iter().enumerate() {
+        c.assert_absent(&format!("stdout of command {i}"), &o.stdout);
+        c.assert_absent(&format!("stderr of command {i}"), &o.stderr);
+    }
+    for r in listener.requests() {
+        c.assert_absent("a report body", &r.body);
+    }
+    for root in [&success, &failure, &invalid, &crashed] {
+        for (path, bytes) in all_files(root.path()) {
+            let p = path.to_string_lossy();
+            if p.starts_with("var/lib/cloud/seed/") {
+                continue; // the input itself
+            }
+            if p.ends_with("/user-data") && p.starts_with("var/lib/kubeboot/instances/") {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(root.path().join(&path)).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{p}: the kept user-data copy must be root-only");
+                continue;
+            }
+            c.assert_absent(&p, &bytes);
+        }
+    }
+}
