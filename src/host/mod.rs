@@ -12,6 +12,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::plan;
 
+pub mod cri;
+pub mod facts;
 pub mod net;
 pub mod systemd;
 
