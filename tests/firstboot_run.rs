@@ -151,8 +151,12 @@ fn a_concurrent_second_run_exits_busy_without_writing() {
     let listener = Server::start(|_, _| Reply::Slow(Duration::from_secs(3), b"{}".to_vec()));
     let root = Root::new();
     root.seed(&control_plane_yaml(&Canaries::new(), Some(&format!("{}/report", listener.url))), META);
-    let mut first =
-        root.kubeboot().args(["run", "--datasource", "nocloud-dir", "--skip-phases", &skip_all()]).spawn().unwrap();
+    let mut first = root
+        .kubeboot()
+        .args(["run", "--datasource", "nocloud-dir", "--skip-phases", &skip_all()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let start = Instant::now();
     while listener.requests().is_empty() {
         assert!(start.elapsed() < Duration::from_secs(10), "the first run never reported");
@@ -176,10 +180,12 @@ fn reports_reach_the_listener_on_success_and_on_failure() {
     ok.seed(&control_plane_yaml(&canaries, Some(&url)), META);
     assert_eq!(code(&ok.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all()])), 0);
 
+    // Preflight runs for real (errors demoted to warnings), then certs fails.
     let bad = Root::new();
-    bad.seed(&control_plane_yaml(&canaries, Some(&url)), "instance-id: iid-run-2\n");
+    bad.seed(&(control_plane_yaml(&canaries, Some(&url)) + IGNORE_PREFLIGHT), "instance-id: iid-run-2\n");
     break_certs(&bad);
-    assert_ne!(code(&bad.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(&["certs"])])), 0);
+    let out = bad.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(&["preflight", "certs"])]);
+    assert_ne!(code(&out), 0, "{}", text(&out));
 
     let reqs = listener.requests();
     assert_eq!(reqs.len(), 2, "one report per run");
@@ -204,9 +210,13 @@ fn reports_reach_the_listener_on_success_and_on_failure() {
     assert_eq!(failure["state"], "failed");
     assert_eq!(failure["instanceId"], "iid-run-2");
     assert_eq!(failure["error"]["phase"], "certs");
-    let certs = failure["phases"].as_array().unwrap().iter().find(|p| p["name"] == "certs").unwrap();
-    assert_eq!(certs["state"], "failed");
-    assert!(certs["durationMs"].is_u64());
+    let phase = |name: &str| failure["phases"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap().clone();
+    assert_eq!(phase("certs")["state"], "failed");
+    assert!(phase("certs")["durationMs"].is_u64());
+    assert_eq!(phase("preflight")["state"], "done");
+    let findings = failure["preflight"]["findings"].as_array().expect("preflight findings in the report");
+    assert!(findings.iter().any(|f| f["ignored"] == true && f["name"].is_string()), "{findings:?}");
+    assert!(success.get("preflight").is_none(), "preflight was skipped in the successful run");
 }
 
 /// Unique secrets planted in user-data must not appear in any output or file, on any path:
@@ -219,9 +229,15 @@ fn canary_secrets_never_leave_the_user_data() {
     let ud = control_plane_yaml(&c, Some(&url));
     let mut outputs = Vec::new();
 
+    // Success through the real preflight and file phases: keys, kubeconfigs, manifests are scanned too.
     let success = Root::new();
-    success.seed(&ud, META);
-    outputs.push(success.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all(), "-vv"]));
+    success.seed(&(ud.clone() + IGNORE_PREFLIGHT), META);
+    let mut keep = vec!["preflight"];
+    keep.extend(FILE_PHASES);
+    let out = success.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(&keep), "-vv"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(success.read("/etc/kubernetes/admin.conf").is_some(), "the file phases ran");
+    outputs.push(out);
     outputs.push(success.run(&["--datasource", "nocloud-dir", "-vv"])); // already done
     outputs.push(success.status(&["--long"]));
     outputs.push(success.status(&["--json"]));

@@ -23,7 +23,10 @@ fn healthy_fixture_has_no_rooted_problems() {
 #[test]
 fn swap_is_judged_against_the_kubelet_configuration() {
     let f = Fixture::healthy();
-    f.write("/proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n/swapfile                               file\t\t2097148\t\t0\t\t-2\n");
+    f.write(
+        "/proc/swaps",
+        "Filename\tType\tSize\tUsed\tPriority\n/swapfile                               file\t\t2097148\t\t0\t\t-2\n",
+    );
     let sock = f.dead_socket();
     let port = free_port();
     let swap = |extra: &str| {
@@ -52,7 +55,8 @@ fn swap_is_judged_against_the_kubelet_configuration() {
         "/proc/cgroups",
         "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpuset\t1\t1\t1\ncpu\t2\t1\t1\ncpuacct\t2\t1\t1\nmemory\t3\t1\t1\ndevices\t4\t1\t1\nfreezer\t5\t1\t1\npids\t6\t1\t1\nhugetlb\t7\t1\t1\n",
     );
-    let (found, msg) = swap("kubeletConfiguration:\n  failSwapOn: false\n  memorySwap:\n    swapBehavior: LimitedSwap\n");
+    let (found, msg) =
+        swap("kubeletConfiguration:\n  failSwapOn: false\n  memorySwap:\n    swapBehavior: LimitedSwap\n");
     assert_eq!(found, vec![s("Swap", "warning", false)]);
     assert!(msg.contains("cgroup v2 only"), "{msg}");
 }
@@ -113,7 +117,11 @@ fn five_problems_yield_five_findings_in_one_run() {
 
     // The human report lists the same five, errors first, kubeadm style.
     let mut c = kubeboot();
-    c.arg("--root").arg(f.root()).args(["preflight", "--config"]).arg(f.control_plane(&f.dead_socket(), free_port(), ""));
+    c.arg("--root").arg(f.root()).args(["preflight", "--config"]).arg(f.control_plane(
+        &f.dead_socket(),
+        free_port(),
+        "",
+    ));
     let human = run(c);
     assert_eq!(human.code, 3);
     for name in FIVE {
@@ -189,7 +197,9 @@ fn read_only_target_is_caught_before_any_change() {
     // A read-only bind mount of the root onto itself (we are root in the test environment).
     let mounted = std::process::Command::new("mount").arg("--bind").arg(&root).arg(&root).status().map(|s| s.success());
     if !mounted.unwrap_or(false) {
-        eprintln!("SKIP read_only_target_is_caught_before_any_change: cannot bind-mount (needs root and CAP_SYS_ADMIN)");
+        eprintln!(
+            "SKIP read_only_target_is_caught_before_any_change: cannot bind-mount (needs root and CAP_SYS_ADMIN)"
+        );
         return;
     }
     struct Unmount(std::path::PathBuf);
@@ -199,7 +209,8 @@ fn read_only_target_is_caught_before_any_change() {
         }
     }
     let _guard = Unmount(root.clone());
-    let ro = std::process::Command::new("mount").args(["-o", "remount,bind,ro"]).arg(&root).arg(&root).status().unwrap();
+    let ro =
+        std::process::Command::new("mount").args(["-o", "remount,bind,ro"]).arg(&root).arg(&root).status().unwrap();
     assert!(ro.success(), "remount read-only failed");
 
     let before = f.snapshot();

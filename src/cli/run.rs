@@ -112,7 +112,12 @@ fn provision(
     progress.save().map_err(at("journal"))?;
 
     let mut observer = FirstBoot { journal: &mut journal, progress };
-    if let Err(error) = workflow::run_phases(&mut ctx, table, &mut observer) {
+    let outcome = workflow::run_phases(&mut ctx, table, &mut observer);
+    if let Some(report) = &ctx.state.preflight {
+        let json = progress.redactor.redact(&report.to_json().to_string());
+        progress.status.preflight = serde_json::from_str(&json).ok();
+    }
+    if let Err(error) = outcome {
         let phase = progress.status.current_phase.clone().unwrap_or_else(|| "journal".into());
         return Err(Failure { phase, error });
     }

@@ -221,10 +221,9 @@ pub fn phase(ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Resu
     ctx.say("preflight", "Running pre-flight checks");
     let report = check_node(&ctx.host, &ctx.node, &ignore);
     eprint!("{}", report.render_human());
-    if report.errors() > 0 {
-        return Err(coded(Exit::Preflight, report.summary()));
-    }
-    Ok(())
+    let outcome = if report.errors() > 0 { Err(coded(Exit::Preflight, report.summary())) } else { Ok(()) };
+    ctx.state.preflight = Some(report); // for the completion report
+    outcome
 }
 
 #[cfg(test)]

@@ -56,6 +56,9 @@ pub struct Status {
     pub phases: Vec<PhaseStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
+    /// Preflight findings of this run (`{errors, warnings, findings: [...]}`), when preflight ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +106,7 @@ impl Status {
             finished_at: None,
             phases: vec![],
             error: None,
+            preflight: None,
         }
     }
 

@@ -39,6 +39,8 @@ pub struct State {
     /// Keys generated ahead for later phases: `certs` makes the kubeconfig client keys in the
     /// same parallel batch as its own, so a full run keeps every core busy once.
     pub spare_keys: Vec<crate::pki::PrivateKey>,
+    /// The preflight findings of this run, for the first-boot status and report.
+    pub preflight: Option<crate::preflight::Report>,
 }
 
 impl Ctx {

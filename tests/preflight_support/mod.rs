@@ -154,7 +154,11 @@ impl Run {
             .unwrap()
             .iter()
             .map(|f| {
-                (f["name"].as_str().unwrap().into(), f["severity"].as_str().unwrap().into(), f["ignored"].as_bool().unwrap())
+                (
+                    f["name"].as_str().unwrap().into(),
+                    f["severity"].as_str().unwrap().into(),
+                    f["ignored"].as_bool().unwrap(),
+                )
             })
             .collect()
     }
