@@ -299,3 +299,70 @@ fn canary_secrets_never_leave_the_user_data() {
         }
     }
 }
+
+#[test]
+fn no_user_data_anywhere_is_a_reported_failure() {
+    let root = Root::new();
+    let out = root.run(&["--datasource", "cmdline,nocloud-dir"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user-data found (looked at: cmdline, nocloud-dir)"));
+    assert_eq!(root.status_json()["error"]["phase"], "datasource");
+    assert!(root.read("/run/kubeboot/failed").is_some());
+    assert!(root.read("/var/lib/kubeboot/instances").is_none(), "no instance without user-data");
+}
+
+/// A gzip-compressed multipart MIME message from `--user-data FILE`; the instance is named
+/// by /etc/machine-id since a plain file has no meta-data.
+#[test]
+fn user_data_file_gzip_multipart_and_machine_id() {
+    use std::io::Write;
+    let c = Canaries::new();
+    let cloud_config = format!(
+        "#cloud-config\nkubeboot:\n{}",
+        control_plane_yaml(&c, None).lines().map(|l| format!("  {l}\n")).collect::<String>()
+    );
+    let mime = format!(
+        "Content-Type: multipart/mixed; boundary=\"==BOUNDARY==\"\nMIME-Version: 1.0\n\n--==BOUNDARY==\n\
+         Content-Type: text/x-shellscript\n\n#!/bin/sh\necho unrelated\n--==BOUNDARY==\n\
+         Content-Type: text/cloud-config\n\n{cloud_config}\n--==BOUNDARY==--\n"
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(mime.as_bytes()).unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), gz.finish().unwrap()).unwrap();
+
+    let root = Root::new();
+    let out = root.run(&["--user-data", file.path().to_str().unwrap(), "--skip-phases", &skip_all()]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let st = root.status_json();
+    assert_eq!(st["instanceId"], "0123456789abcdef0123456789abcdef");
+    assert_eq!(st["nodeName"], "cp-1");
+    let kept = root.read("/var/lib/kubeboot/instances/0123456789abcdef0123456789abcdef/user-data").unwrap();
+    assert_eq!(String::from_utf8(kept).unwrap(), cloud_config, "the unwrapped cloud-config part is what is kept");
+}
+
+/// Under systemd (NOTIFY_SOCKET set) each phase boundary is announced as STATUS=, the end as READY=1.
+#[test]
+fn sd_notify_status_and_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let root = Root::new();
+    root.seed(&(control_plane_yaml(&Canaries::new(), None) + IGNORE_PREFLIGHT), META);
+    let out = root
+        .kubeboot()
+        .env("NOTIFY_SOCKET", &sock_path)
+        .args(["run", "--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(&["preflight"])])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let mut msgs = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sock.recv(&mut buf) {
+        msgs.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(msgs.iter().any(|m| m.contains("STATUS=kubeboot: phase preflight")), "{msgs:?}");
+    let last = msgs.last().expect("no sd_notify message");
+    assert!(last.contains("READY=1") && last.contains("STATUS=kubeboot: done"), "{msgs:?}");
+}
