@@ -202,3 +202,47 @@ fn kernel_cmdline_nocloud_url_with_dmi_substitution_end_to_end() {
     assert_eq!(st["source"], format!("nocloud:{}/seed/{uuid}/", srv.url));
     assert!(root.read("/var/lib/kubeboot/instances/pxe-node-42/journal.json").is_some());
 }
+
+/// A server whose certificate rustls does not trust is "permanently wrong": one attempt, no
+/// retries until the deadline. The TLS server is `openssl s_server` with a fresh self-signed cert.
+#[test]
+fn an_untrusted_https_certificate_fails_at_once() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("k.pem"), dir.path().join("c.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    let Ok(made) = made else {
+        eprintln!("SKIP: openssl is not installed");
+        return;
+    };
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new("openssl")
+        .args(["s_server", "-www", "-accept", &port.to_string(), "-cert"])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(up.elapsed() < Duration::from_secs(5), "openssl s_server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let start = Instant::now();
+    let err = http::send(&Request::get(&format!("https://127.0.0.1:{port}/user-data")), &POLICY).unwrap_err();
+    let took = start.elapsed();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(format!("{err:#}").contains("invalid peer certificate"), "{err:#}");
+    assert!(!format!("{err:#}").contains("gave up after"), "a certificate rejection must not be retried: {err:#}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+}

@@ -118,6 +118,17 @@ fn a_killed_run_shows_interrupted_and_resumes() {
     assert!(journal["doneAt"].is_string());
 }
 
+/// VM tests cannot set the environment of a systemd unit: the kernel parameter works too.
+#[test]
+fn the_failpoint_can_come_from_the_kernel_command_line() {
+    let root = Root::new();
+    root.seed(&control_plane_yaml(&Canaries::new(), None), META);
+    root.file("/proc/cmdline", "ro quiet kubeboot.failpoint=certs:before\n");
+    let out = root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(&["certs"])]);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(9), "{}", text(&out));
+}
+
 #[test]
 fn changed_user_data_refuses_to_resume_unless_forced() {
     let root = Root::new();
@@ -145,21 +156,27 @@ fn changed_user_data_refuses_to_resume_unless_forced() {
     );
 }
 
+/// The first run is held inside its preflight phase by a CRI socket that accepts and never
+/// answers (the check's 5 s timeout); meanwhile a second run must exit busy without writing.
 #[test]
 fn a_concurrent_second_run_exits_busy_without_writing() {
-    // The first run holds the lock while its report POST is answered slowly.
-    let listener = Server::start(|_, _| Reply::Slow(Duration::from_secs(3), b"{}".to_vec()));
+    let stall_dir = tempfile::tempdir().unwrap();
+    let socket = stall_dir.path().join("stalled-cri.sock");
+    let _stalled = std::os::unix::net::UnixListener::bind(&socket).unwrap();
     let root = Root::new();
-    root.seed(&control_plane_yaml(&Canaries::new(), Some(&format!("{}/report", listener.url))), META);
+    let ud = control_plane_yaml(&Canaries::new(), None)
+        .replace("  name: cp-1\n", &format!("  name: cp-1\n  criSocket: unix://{}\n", socket.display()));
+    root.seed(&(ud + IGNORE_PREFLIGHT), META);
     let mut first = root
         .kubeboot()
-        .args(["run", "--datasource", "nocloud-dir", "--skip-phases", &skip_all()])
+        .args(["run", "--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(&["preflight"])])
         .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let start = Instant::now();
-    while listener.requests().is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(10), "the first run never reported");
+    while root.read("/run/kubeboot/status.json").is_none_or(|_| root.status_json()["currentPhase"] != "preflight") {
+        assert!(start.elapsed() < Duration::from_secs(10), "the first run never reached preflight");
         std::thread::sleep(Duration::from_millis(20));
     }
     let before = snapshot(root.path());
@@ -167,7 +184,15 @@ fn a_concurrent_second_run_exits_busy_without_writing() {
     assert_eq!(code(&second), 75, "{}", text(&second));
     assert!(String::from_utf8_lossy(&second.stderr).contains("another kubeboot run"), "{}", text(&second));
     assert_eq!(before, snapshot(root.path()), "the busy run wrote something");
+
+    // Meanwhile status says running (exit 2), and --wait returns when the first run is done.
+    let st = root.status(&[]);
+    assert_eq!((code(&st), String::from_utf8_lossy(&st.stdout).trim()), (2, "status: running"), "{}", text(&st));
+    let st = root.status(&["--wait"]);
+    assert_eq!(code(&st), 0, "{}", text(&st));
     assert!(first.wait().unwrap().success());
+    let findings = root.status_json()["preflight"]["findings"].clone();
+    assert!(findings.as_array().unwrap().iter().any(|f| f["name"] == "CRI"), "the stalled CRI check is reported");
 }
 
 #[test]

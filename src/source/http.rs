@@ -4,7 +4,8 @@
 //!
 //! What is retried: connection errors, timeouts, truncated bodies, 408, 429 and 5xx ("not ready
 //! yet"). What fails at once: 404 (reported as `NotFound`: the resource does not exist), any
-//! other 4xx ("permanently wrong", e.g. 401/403), and a body over the cap.
+//! other 4xx ("permanently wrong", e.g. 401/403), a TLS certificate rustls rejects, and a body
+//! over the cap.
 
 use std::time::{Duration, Instant};
 
@@ -143,7 +144,11 @@ async fn once(
     if let Some(body) = &req.body {
         rb = rb.body(body.clone());
     }
-    let mut resp = rb.send().await.map_err(|e| Failure::Retry(anyhow!("{}", describe(&e))))?;
+    let mut resp = rb.send().await.map_err(|e| {
+        let err = anyhow!("{}", describe(&e));
+        // A certificate the server will present again is no transient fault.
+        if is_tls_rejection(&e) { Failure::Fatal(err) } else { Failure::Retry(err) }
+    })?;
     let status = resp.status();
     if status == reqwest::StatusCode::NOT_FOUND {
         return Ok(Fetched::NotFound);
@@ -166,6 +171,26 @@ async fn once(
         body.extend_from_slice(&chunk);
     }
     Ok(Fetched::Body(body))
+}
+
+/// True when rustls refused the server (untrusted or wrong certificate, handshake alert).
+fn is_tls_rejection(e: &reqwest::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = src {
+        if s.is::<rustls::Error>() {
+            return true;
+        }
+        // io::Error hides its payload from `source()` (and may nest another io::Error): look inside.
+        let mut io = s.downcast_ref::<std::io::Error>();
+        while let Some(inner) = io.and_then(|e| e.get_ref()) {
+            if inner.is::<rustls::Error>() {
+                return true;
+            }
+            io = inner.downcast_ref::<std::io::Error>();
+        }
+        src = s.source();
+    }
+    false
 }
 
 /// reqwest's error text without the URL (already in our context) and with the cause that matters.
