@@ -391,3 +391,20 @@ fn sd_notify_status_and_ready() {
     let last = msgs.last().expect("no sd_notify message");
     assert!(last.contains("READY=1") && last.contains("STATUS=kubeboot: done"), "{msgs:?}");
 }
+
+/// A crash after the journal's done mark but before the final status was written: the journal
+/// is the truth, the next run rebuilds a done status and the success sentinels from it.
+#[test]
+fn a_lost_final_status_is_rebuilt_from_the_finished_journal() {
+    let root = Root::new();
+    root.seed(&control_plane_yaml(&Canaries::new(), None), META);
+    assert_eq!(code(&root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all()])), 0);
+    std::fs::remove_dir_all(root.path().join("run")).unwrap();
+    std::fs::remove_file(root.path().join("var/lib/kubeboot/status.json")).unwrap();
+    let out = root.run(&["--datasource", "nocloud-dir"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let st = root.status_json();
+    assert_eq!((st["state"].as_str(), st["instanceId"].as_str()), (Some("done"), Some("iid-run-1")));
+    assert!(root.read("/run/cluster-api/bootstrap-success.complete").is_some());
+    assert_eq!(code(&root.status(&[])), 0);
+}

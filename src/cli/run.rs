@@ -160,9 +160,18 @@ fn already_done(host: &Host, record: &journal::Record, sha: &str) -> Result<()> 
             record.instance_id
         );
     }
-    if let Some(status) = report::files::restore(host).context("restoring the status after a reboot")? {
-        println!("{}", report::console::result_line(&status));
-    }
+    // The persisted final status, unless a crash came between the journal's done mark and it:
+    // then the journal is the truth and the status is rebuilt from it (written once).
+    let status = match report::files::read_persisted(host)? {
+        Some(s) if s.state == report::State::Done => s,
+        _ => {
+            let s = report::Status::from_journal(record);
+            report::files::write_final(host, &s)?;
+            s
+        }
+    };
+    report::files::restore(host, &status).context("restoring the status after a reboot")?;
+    println!("{}", report::console::result_line(&status));
     Ok(())
 }
 

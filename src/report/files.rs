@@ -61,13 +61,11 @@ fn write_sentinels(host: &Host, status: &Status) -> Result<()> {
     Ok(())
 }
 
-/// After a reboot, a finished instance puts its persisted status and sentinels back in /run.
+/// After a reboot, a finished instance puts its final status and sentinels back in /run.
 /// Files already present with the same bytes are not rewritten.
-pub fn restore(host: &Host) -> Result<Option<Status>> {
-    let Some(status) = read_persisted(host)? else { return Ok(None) };
-    write_status(host, &status)?;
-    write_sentinels(host, &status)?;
-    Ok(Some(status))
+pub fn restore(host: &Host, status: &Status) -> Result<()> {
+    write_status(host, status)?;
+    write_sentinels(host, status)
 }
 
 /// The current status: this boot's, else the persisted one, else `None` (never started).
@@ -82,7 +80,7 @@ pub fn read(host: &Host) -> Result<Option<Status>> {
     Ok(None)
 }
 
-fn read_persisted(host: &Host) -> Result<Option<Status>> {
+pub fn read_persisted(host: &Host) -> Result<Option<Status>> {
     match host.read_opt(PERSISTED_STATUS_FILE)? {
         Some(b) => Ok(Some(serde_json::from_slice(&b).context("reading the persisted status")?)),
         None => Ok(None),

@@ -110,6 +110,34 @@ impl Status {
         }
     }
 
+    /// A final status rebuilt from a finished journal (when the status file was lost).
+    pub fn from_journal(record: &crate::workflow::journal::Record) -> Self {
+        use crate::workflow::journal::PhaseState as J;
+        let phases = record
+            .phases
+            .iter()
+            .map(|p| PhaseStatus {
+                name: p.name.clone(),
+                state: match p.state {
+                    J::Done => PhaseState::Done,
+                    J::Failed => PhaseState::Failed,
+                    J::Started => PhaseState::Pending,
+                },
+                duration_ms: p.duration_ms,
+            })
+            .collect();
+        Status {
+            state: State::Done,
+            instance_id: Some(record.instance_id.clone()),
+            source: Some(record.origin.clone()),
+            resumed: record.runs > 1,
+            started_at: record.created_at.clone(),
+            finished_at: record.done_at.clone(),
+            phases,
+            ..Status::new()
+        }
+    }
+
     fn phase(&mut self, name: &str) -> &mut PhaseStatus {
         let i = match self.phases.iter().position(|p| p.name == name) {
             Some(i) => i,
@@ -138,6 +166,10 @@ pub struct Progress {
 impl Progress {
     pub fn new(host: &crate::host::Host, status: Status) -> Self {
         Progress { host: host.clone(), status, redactor: Redactor::default() }
+    }
+
+    pub fn already_done(&mut self, phase: &str) {
+        self.status.phase(phase).state = PhaseState::AlreadyDone;
     }
 
     /// Lists the phases up front so status shows what is still to come.
@@ -202,11 +234,5 @@ impl PhaseObserver for Progress {
             self.status.current_phase = None;
         }
         self.save()
-    }
-}
-
-impl Progress {
-    pub fn already_done(&mut self, phase: &str) {
-        self.status.phase(phase).state = PhaseState::AlreadyDone;
     }
 }

@@ -5,7 +5,7 @@
 //! (or in a minimal image) udev may not have made those links yet.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -30,7 +30,7 @@ impl Volume {
             .take(HEAD_BYTES as u64)
             .read_to_end(&mut head)
             .with_context(|| format!("reading {}", path.display()))?;
-        let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        f.rewind().with_context(|| format!("reading {}", path.display()))?;
         if iso9660::is_iso9660(&head) {
             return Iso::open(f).map(|v| Some(Volume::Iso(v))).with_context(|| format!("reading {}", path.display()));
         }
