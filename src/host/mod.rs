@@ -15,6 +15,7 @@ use crate::plan;
 pub mod cri;
 pub mod facts;
 pub mod net;
+pub mod nss_guard;
 pub mod systemd;
 
 #[derive(Debug, Clone)]
