@@ -246,3 +246,28 @@ fn an_untrusted_https_certificate_fails_at_once() {
     assert!(!format!("{err:#}").contains("gave up after"), "a certificate rejection must not be retried: {err:#}");
     assert!(took < Duration::from_secs(1), "{took:?}");
 }
+
+/// Off EC2 the IMDS is never contacted (no stall on other platforms); DMI saying EC2, or
+/// `kubeboot.datasource=ec2` on the kernel command line, turns the probe on.
+#[test]
+fn ec2_is_probed_only_when_dmi_or_the_command_line_says_so() {
+    use kubeboot::source::{Cmdline, Datasource, Dmi, Env};
+    let srv = imds(Some(USER_DATA));
+    let env = |dmi: Dmi, cmdline: &str| Env {
+        host: kubeboot::host::Host::new("/nonexistent"),
+        cmdline: Cmdline::parse(cmdline),
+        dmi,
+        http: POLICY,
+        imds_endpoint: srv.url.clone(),
+    };
+    let kvm = Dmi { sys_vendor: "QEMU".into(), product_uuid: "4c4c4544-0042".into(), ..Dmi::default() };
+    assert!(ec2::Ec2.probe(&env(kvm.clone(), "ro quiet")).unwrap().is_none());
+    assert!(srv.requests().is_empty(), "the IMDS was contacted off EC2");
+
+    let nitro = Dmi { sys_vendor: "Amazon EC2".into(), ..Dmi::default() };
+    let xen = Dmi { product_uuid: "ec2e1916-9099-7caf-fd21-012345abcdef".into(), ..Dmi::default() };
+    for (dmi, cmdline) in [(nitro, ""), (xen, ""), (kvm, "kubeboot.datasource=ec2")] {
+        let ud = ec2::Ec2.probe(&env(dmi, cmdline)).unwrap().expect("user-data");
+        assert_eq!(ud.bytes, USER_DATA);
+    }
+}

@@ -336,6 +336,18 @@ fn no_user_data_anywhere_is_a_reported_failure() {
     assert!(root.read("/var/lib/kubeboot/instances").is_none(), "no instance without user-data");
 }
 
+#[test]
+fn kernel_cmdline_config_path() {
+    let root = Root::new();
+    root.file("/etc/kubeboot/node.yaml", &control_plane_yaml(&Canaries::new(), None));
+    root.file("/proc/cmdline", "BOOT_IMAGE=/vmlinuz ro kubeboot.config=/etc/kubeboot/node.yaml\n");
+    let out = root.run(&["--skip-phases", &skip_all()]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let st = root.status_json();
+    assert_eq!(st["source"], "cmdline:kubeboot.config=/etc/kubeboot/node.yaml");
+    assert_eq!(st["instanceId"], "0123456789abcdef0123456789abcdef", "no meta-data: /etc/machine-id");
+}
+
 /// A gzip-compressed multipart MIME message from `--user-data FILE`; the instance is named
 /// by /etc/machine-id since a plain file has no meta-data.
 #[test]

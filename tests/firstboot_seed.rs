@@ -149,7 +149,7 @@ impl Drop for Loop {
 /// The real binary finds the seed on a block device by its label (superblock, no udev, no
 /// mount), runs, and journals exactly the user-data a seed directory would have given.
 #[test]
-fn kubeboot_run_finds_iso_and_vfat_seeds_on_loop_devices_by_label() {
+fn kubeboot_run_finds_iso_vfat_and_config_drive_seeds_on_loop_devices_by_label() {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("SKIP: attaching loop devices needs root");
         return;
@@ -181,4 +181,18 @@ fn kubeboot_run_finds_iso_and_vfat_seeds_on_loop_devices_by_label() {
         let copy = root.read("/var/lib/kubeboot/instances/iid-seed-1/user-data").unwrap();
         assert_eq!(copy, reference.bytes, "{fs}: journaled user-data differs from the seed dir's");
     }
+
+    // An OpenStack config drive on a device, found by its config-2 label.
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("openstack/latest")).unwrap();
+    std::fs::write(d.path().join("openstack/latest/user_data"), &ud).unwrap();
+    std::fs::write(d.path().join("openstack/latest/meta_data.json"), r#"{"uuid": "os-uuid-1", "hostname": "cp-1"}"#)
+        .unwrap();
+    let dev = Loop::attach(&iso(d.path(), "config-2", true, false, &["openstack"]));
+    let root = Root::new();
+    let out = root.run(&["--datasource", "configdrive", "--skip-phases", &skip_all_but(&[])]);
+    assert!(out.status.success(), "config drive: {}", text(&out));
+    let st = root.status_json();
+    assert_eq!(st["source"], format!("configdrive:{} (iso9660)", dev.0));
+    assert_eq!(st["instanceId"], "os-uuid-1");
 }

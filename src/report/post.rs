@@ -9,10 +9,6 @@ use crate::config::ReportSpec;
 use crate::source::http::{self, Request};
 
 pub fn send(spec: &ReportSpec, status: &Status) -> Result<()> {
-    send_with(spec, status, &http::Policy::REPORT)
-}
-
-pub fn send_with(spec: &ReportSpec, status: &Status, policy: &http::Policy) -> Result<()> {
     let Some(url) = spec.url.as_deref() else { return Ok(()) };
     let mut headers: Vec<(String, String)> = spec.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
@@ -20,7 +16,7 @@ pub fn send_with(spec: &ReportSpec, status: &Status, policy: &http::Policy) -> R
     }
     let body = serde_json::to_vec(status)?;
     let req = Request { method: reqwest::Method::POST, url, headers: &headers, body: Some(body) };
-    match http::send(&req, policy).context("posting the completion report")? {
+    match http::send(&req, &http::Policy::REPORT).context("posting the completion report")? {
         http::Fetched::Body(_) => Ok(()),
         http::Fetched::NotFound => anyhow::bail!("posting the completion report to {url}: 404 Not Found"),
     }
