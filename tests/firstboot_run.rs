@@ -110,8 +110,13 @@ fn a_killed_run_shows_interrupted_and_resumes() {
     assert_eq!(code(&st), 1, "{}", text(&st));
     assert!(String::from_utf8_lossy(&st.stdout).contains("status: interrupted"), "{}", text(&st));
 
+    // A write the kill interrupted leaves a dot-prefixed temp file; the resumed run clears it.
+    root.file("/etc/kubernetes/pki/.ca.key.kubeboot-4242.tmp", "half a key");
+    root.file("/etc/kubernetes/.notes.tmp", "not ours");
     let out = root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all()]);
     assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(root.read("/etc/kubernetes/pki/.ca.key.kubeboot-4242.tmp").is_none(), "stale temp file kept");
+    assert!(root.read("/etc/kubernetes/.notes.tmp").is_some(), "a file kubeboot did not write was removed");
     let journal: serde_json::Value =
         serde_json::from_slice(&root.read(&format!("{INSTANCE_DIR}/journal.json")).unwrap()).unwrap();
     assert_eq!(journal["runs"], 2);

@@ -107,6 +107,7 @@ fn provision(
 
     let mut ctx = Ctx::new(host.clone(), node);
     ctx.skip_phases.extend(a.skip_phases.iter().cloned());
+    sweep_temps(&ctx, &instance_id).map_err(at("journal"))?;
     let table = if ctx.node.role().is_join() { phases::JOIN } else { phases::INIT };
     progress.plan(table.iter().map(|p| (p.name.to_string(), ctx.skipped(p.name))));
     progress.save().map_err(at("journal"))?;
@@ -123,6 +124,29 @@ fn provision(
     }
     journal.finish().map_err(at("journal"))?;
     Ok(true)
+}
+
+/// A run killed mid-write may have left dot-prefixed temp files beside its targets; clear them
+/// (we hold the lock, so none belongs to a live kubeboot run).
+fn sweep_temps(ctx: &Ctx, instance_id: &str) -> Result<()> {
+    let pki = ctx.node.pki_dir().to_string();
+    let dirs = [
+        config::resolve::KUBERNETES_DIR.to_string(),
+        config::resolve::MANIFESTS_DIR.to_string(),
+        config::resolve::KUBELET_DIR.to_string(),
+        format!("{pki}/etcd"),
+        pki,
+        report::files::RUN_DIR.to_string(),
+        journal::STATE_DIR.to_string(),
+        journal::instance_dir(instance_id),
+    ];
+    for d in dirs {
+        let n = ctx.host.remove_stale_temps(&d)?;
+        if n > 0 {
+            ctx.say("run", format_args!("removed {n} temp file(s) of an interrupted run from {d}"));
+        }
+    }
+    Ok(())
 }
 
 /// meta-data's instance-id, else /etc/machine-id (what cloud-init and systemd call this machine).
