@@ -337,6 +337,7 @@ fn no_user_data_anywhere_is_a_reported_failure() {
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no user-data found (looked at: cmdline, nocloud-dir)"));
     assert_eq!(root.status_json()["error"]["phase"], "datasource");
+    assert_eq!(root.status_json()["phases"], serde_json::json!([]), "no phase ran");
     assert!(root.read("/run/kubeboot/failed").is_some());
     assert!(root.read("/var/lib/kubeboot/instances").is_none(), "no instance without user-data");
 }

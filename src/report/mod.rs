@@ -201,7 +201,10 @@ impl Progress {
             Some((phase, message)) => {
                 self.status.state = State::Failed;
                 let message = self.redactor.redact(&message);
-                self.status.phase(&phase).state = PhaseState::Failed;
+                // Steps before the phases (datasource, config, journal) have no entry of their own.
+                if let Some(p) = self.status.phases.iter_mut().find(|p| p.name == phase) {
+                    p.state = PhaseState::Failed;
+                }
                 self.status.error = Some(ErrorInfo { phase, message });
             }
         }
