@@ -426,3 +426,21 @@ fn a_lost_final_status_is_rebuilt_from_the_finished_journal() {
     assert!(root.read("/run/cluster-api/bootstrap-success.complete").is_some());
     assert_eq!(code(&root.status(&[])), 0);
 }
+
+/// A worker runs the join phase table; the status lists those phases and the role.
+#[test]
+fn a_worker_runs_the_join_phases() {
+    let root = Root::new();
+    let worker = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/worker.yaml")).unwrap();
+    let worker = &worker[..worker.find("report:").unwrap()]; // no report to example.internal
+    root.seed(worker, "instance-id: iid-worker-1\n");
+    let join = "preflight,discovery,control-plane-prepare,kubelet-start,etcd-join,kubelet-wait-bootstrap,\
+                mark-control-plane,wait-control-plane";
+    let out = root.run(&["--datasource", "nocloud-dir", "--skip-phases", join]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let st = root.status_json();
+    assert_eq!((st["role"].as_str(), st["nodeName"].as_str()), (Some("worker"), Some("worker-1")));
+    let names: Vec<&str> = st["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names.join(","), join);
+    assert!(st["phases"].as_array().unwrap().iter().all(|p| p["state"] == "skipped"));
+}
