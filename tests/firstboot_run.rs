@@ -55,6 +55,10 @@ fn status_exit_codes_and_sentinels_through_failure_then_success() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     let st = root.status(&["--long"]);
     assert_eq!(code(&st), 0, "{}", text(&st));
+    assert!(String::from_utf8_lossy(&st.stdout).contains("(resumed)"), "{}", text(&st));
+    let st = root.status(&["--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!((code(&st), doc["status"].as_str(), doc["state"].as_str()), (0, Some("done"), Some("done")));
     let json = root.status_json();
     assert_eq!(json["state"], "done");
     assert_eq!(json["resumed"], true);
