@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::bootstraptoken::{Token, configured_tokens};
 use crate::config::resolve::{bracket, split_host_port};
+use crate::config::{Resolved, Role};
 use crate::workflow::Ctx;
 
 /// The discovery pin (reference §2.6): `sha256:` + hex SHA-256 of the CA's DER SubjectPublicKeyInfo.
@@ -69,29 +70,42 @@ impl JoinInfo {
         format!("{} \\\n\t--control-plane{certs}", self.worker_command())
     }
 
-    /// The kubeboot NodeConfig that joins this cluster as `role`, cluster fields from `ctx`.
-    pub fn user_data(&self, ctx: &Ctx, role: crate::config::Role) -> String {
-        let c = &ctx.node.cfg.cluster;
+    /// Worker user-data; the version is the cluster's when known (the kubelet must match it).
+    pub fn worker_user_data(&self, kubernetes_version: Option<&str>) -> String {
         let mut cluster = Map::new();
-        cluster.insert("kubernetesVersion".into(), json!(ctx.node.version.to_string()));
-        if role == crate::config::Role::ControlPlaneJoin {
-            if let Some(ep) = &c.control_plane_endpoint {
-                cluster.insert("controlPlaneEndpoint".into(), json!(ep));
-            }
-            let mut net = Map::new();
-            net.insert("serviceSubnet".into(), json!(c.networking.service_subnet));
-            if let Some(p) = &c.networking.pod_subnet {
-                net.insert("podSubnet".into(), json!(p));
-            }
-            net.insert("dnsDomain".into(), json!(c.networking.dns_domain));
-            cluster.insert("networking".into(), Value::Object(net));
-            cluster.insert("encryptionAlgorithm".into(), json!(c.encryption_algorithm.as_str()));
+        if let Some(v) = kubernetes_version {
+            cluster.insert("kubernetesVersion".into(), json!(v));
         }
+        self.user_data(Role::Worker, cluster)
+    }
+
+    /// Control-plane-join user-data: it carries the cluster settings the new node renders with.
+    pub fn control_plane_user_data(&self, node: &Resolved) -> String {
+        let c = &node.cfg.cluster;
+        let mut cluster = Map::new();
+        cluster.insert("kubernetesVersion".into(), json!(node.version.to_string()));
+        if let Some(ep) = &c.control_plane_endpoint {
+            cluster.insert("controlPlaneEndpoint".into(), json!(ep));
+        }
+        let mut net = Map::new();
+        net.insert("serviceSubnet".into(), json!(c.networking.service_subnet));
+        if let Some(p) = &c.networking.pod_subnet {
+            net.insert("podSubnet".into(), json!(p));
+        }
+        net.insert("dnsDomain".into(), json!(c.networking.dns_domain));
+        cluster.insert("networking".into(), Value::Object(net));
+        cluster.insert("encryptionAlgorithm".into(), json!(c.encryption_algorithm.as_str()));
+        self.user_data(Role::ControlPlaneJoin, cluster)
+    }
+
+    fn user_data(&self, role: Role, cluster: Map<String, Value>) -> String {
         let mut doc = Map::new();
         doc.insert("apiVersion".into(), json!(crate::config::API_VERSION));
         doc.insert("kind".into(), json!(crate::config::KIND));
         doc.insert("role".into(), json!(role.as_str()));
-        doc.insert("cluster".into(), Value::Object(cluster));
+        if !cluster.is_empty() {
+            doc.insert("cluster".into(), Value::Object(cluster));
+        }
         doc.insert(
             "join".into(),
             json!({
@@ -100,7 +114,7 @@ impl JoinInfo {
                 "caCertHashes": [self.ca_hash],
             }),
         );
-        if role == crate::config::Role::ControlPlaneJoin {
+        if role == Role::ControlPlaneJoin {
             let key = self
                 .certificate_key
                 .clone()
@@ -130,13 +144,13 @@ pub fn print_join_instructions(ctx: &Ctx) -> Result<()> {
             out.push_str("\nThe certificate key is stored 0600 in /var/lib/kubeboot/certificate-key on this node.\n");
         }
         out.push_str("\nor boot it with this kubeboot user-data:\n\n");
-        out.push_str(&indent(&info.user_data(ctx, crate::config::Role::ControlPlaneJoin)));
+        out.push_str(&indent(&info.control_plane_user_data(&ctx.node)));
         out.push('\n');
     }
     out.push_str("Then you can join any number of worker nodes by running the following on each as root:\n\n");
     out.push_str(&indent(&info.worker_command()));
     out.push_str("\nor boot them with this kubeboot user-data:\n\n");
-    out.push_str(&indent(&info.user_data(ctx, crate::config::Role::Worker)));
+    out.push_str(&indent(&info.worker_user_data(Some(&ctx.node.version.to_string()))));
     print!("{out}");
     Ok(())
 }

@@ -64,7 +64,7 @@ struct PrintingSystemctl;
 
 impl Systemctl for PrintingSystemctl {
     fn systemctl(&self, args: &[&str]) -> Result<()> {
-        println!("[kubelet-start] --root is not /: not running `systemctl {}`", args.join(" "));
+        println!("[systemd] --root is not /: not running `systemctl {}`", args.join(" "));
         Ok(())
     }
 }
