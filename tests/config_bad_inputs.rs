@@ -49,6 +49,8 @@ const CORPUS: &[(&str, usize, usize, &str)] = &[
     ("41-secret-in-wrong-type.yaml", 6, 10, "join.token: the value (a secret, not shown)"),
     ("42-control-plane-with-join.yaml", 4, 1, "only a joining node"),
     ("43-many-problems.yaml", 9, 1, "join.caCertHashes"),
+    ("44-path-traversal.yaml", 5, 20, "must not contain `..`"),
+    ("45-relative-host-path.yaml", 8, 19, "must be an absolute path"),
 ];
 
 fn corpus_dir() -> PathBuf {
@@ -127,4 +129,22 @@ fn oversize_input_is_refused_before_parsing() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("1 MiB") || stderr.contains("1048576"), "{stderr}");
     assert_eq!(created, 0);
+}
+
+/// UD-07: deep nesting is refused without exhausting a small stack (as in a constrained early-boot unit).
+#[test]
+fn deep_nesting_is_refused_on_a_one_mib_stack() {
+    let text = "[".repeat(10_000) + &"]".repeat(10_000);
+    let nested_maps: String = (0..1_200).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+    let handle = std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(move || {
+            let a = kubeboot::config::load("flow.yaml", text.as_bytes()).unwrap_err().to_string();
+            let b = kubeboot::config::load("block.yaml", nested_maps.as_bytes()).unwrap_err().to_string();
+            (a, b)
+        })
+        .unwrap();
+    let (a, b) = handle.join().expect("parser overflowed a 1 MiB stack");
+    assert!(a.contains("nesting deeper"), "{a}");
+    assert!(b.contains("nesting deeper"), "{b}");
 }

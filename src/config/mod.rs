@@ -94,14 +94,22 @@ pub(crate) fn check_against_schema<T: schemars::JsonSchema>(
     doc: &yaml::Node,
     prefix: &str,
 ) -> Result<serde_json::Value, Findings> {
-    let schema = schemars::schema_for!(T);
-    let schema = schema.as_value();
+    let schema = schema_of::<T>();
     let mut walker = strict::Walker::new(schema);
     let value = walker.check(doc, schema, "");
     match value {
         Some(v) if walker.findings.is_empty() => Ok(v),
         _ => Err(walker.findings.into_iter().map(|f| (f.pos, prefixed(prefix, &f.path), f.message)).collect()),
     }
+}
+
+/// Generating a schema costs more than validating a document, so each type's is built once.
+fn schema_of<T: schemars::JsonSchema>() -> &'static serde_json::Value {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<&'static str, &'static serde_json::Value>>> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    cache.entry(std::any::type_name::<T>()).or_insert_with(|| Box::leak(Box::new(schemars::schema_for!(T).to_value())))
 }
 
 fn prefixed(prefix: &str, path: &str) -> String {

@@ -188,8 +188,22 @@ fn check_cluster(p: &mut Problems, c: &ClusterSpec, version: Option<&KubeVersion
             p.add(path, "must be longer than 0s");
         }
     }
-    if c.certificates_dir.is_empty() || !c.certificates_dir.starts_with('/') {
-        p.add("cluster.certificatesDir", "must be an absolute path");
+    check_path(p, "cluster.certificatesDir", &c.certificates_dir);
+    for (section, comp) in [
+        ("apiServer", &c.api_server.extra_volumes),
+        ("controllerManager", &c.controller_manager.extra_volumes),
+        ("scheduler", &c.scheduler.extra_volumes),
+    ] {
+        for (i, v) in comp.iter().enumerate() {
+            check_path(p, &format!("cluster.{section}.extraVolumes.{i}.hostPath"), &v.host_path);
+            check_path(p, &format!("cluster.{section}.extraVolumes.{i}.mountPath"), &v.mount_path);
+            if let Err(e) = dns1123_label(&v.name) {
+                p.add(
+                    format!("cluster.{section}.extraVolumes.{i}.name"),
+                    format!("`{}` is not a volume name: {e}", v.name),
+                );
+            }
+        }
     }
     for (i, san) in c.api_server.cert_sans.iter().enumerate() {
         check_san(p, &format!("cluster.apiServer.certSANs.{i}"), san);
@@ -202,6 +216,11 @@ fn check_cluster(p: &mut Problems, c: &ClusterSpec, version: Option<&KubeVersion
         (_, Some(ext)) => {
             if ext.endpoints.is_empty() {
                 p.add("cluster.etcd.external.endpoints", "needs at least one endpoint");
+            }
+            for (key, file) in [("caFile", &ext.ca_file), ("certFile", &ext.cert_file), ("keyFile", &ext.key_file)] {
+                if !file.is_empty() {
+                    check_path(p, &format!("cluster.etcd.external.{key}"), file);
+                }
             }
             for (i, e) in ext.endpoints.iter().enumerate() {
                 match reqwest::Url::parse(e) {
@@ -218,9 +237,7 @@ fn check_cluster(p: &mut Problems, c: &ClusterSpec, version: Option<&KubeVersion
         }
         (local, None) => {
             if let Some(l) = local {
-                if !l.data_dir.starts_with('/') {
-                    p.add("cluster.etcd.local.dataDir", "must be an absolute path");
-                }
+                check_path(p, "cluster.etcd.local.dataDir", &l.data_dir);
                 check_args(p, "cluster.etcd.local.extraArgs", &l.extra_args);
                 for (i, san) in l.server_cert_sans.iter().enumerate() {
                     check_san(p, &format!("cluster.etcd.local.serverCertSANs.{i}"), san);
@@ -445,6 +462,23 @@ fn check_san(p: &mut Problems, path: &str, san: &str) {
     if san.parse::<IpAddr>().is_err() && dns1123_subdomain(wildcard).is_err() {
         p.add(path, format!("`{san}` is neither an IP address nor a DNS name"));
     }
+}
+
+/// Paths that end up on the host must be absolute and stay where they say: no `..`, no NUL.
+fn check_path(p: &mut Problems, path: &str, value: &str) {
+    if !value.starts_with('/') {
+        p.add(path, format!("`{value}` must be an absolute path"));
+    } else if value.split('/').any(|c| c == "..") || value.contains('\0') {
+        p.add(path, format!("`{}` must not contain `..` or NUL", value.escape_debug()));
+    }
+}
+
+/// RFC 1123 label (volume names): at most 63 characters, no dots.
+fn dns1123_label(s: &str) -> Result<(), String> {
+    if s.len() > 63 || s.contains('.') {
+        return Err("must be at most 63 characters without dots".into());
+    }
+    dns1123_subdomain(s)
 }
 
 pub fn is_bootstrap_token(t: &str) -> bool {

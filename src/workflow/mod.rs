@@ -20,6 +20,8 @@ pub struct Ctx {
     pub ignore_preflight: Vec<String>,
     /// `--skip-phases` plus the config's `skipPhases` (`addon/kube-proxy` style allowed).
     pub skip_phases: Vec<String>,
+    /// Write files only: start no service and call no API (`kubeboot render`).
+    pub render_only: bool,
     /// Values handed from one phase to a later one in the same run.
     pub state: State,
 }
@@ -27,13 +29,20 @@ pub struct Ctx {
 /// Values produced by one phase and consumed by a later one. Anything that must survive a
 /// crash is also written to the host by the phase that makes it.
 #[derive(Default)]
-pub struct State {}
+pub struct State {
+    /// Files rendered by earlier phases of this run, by node path. In `--dry-run` nothing is
+    /// written, so later phases (kubeconfigs need the CA) read from here first.
+    pub rendered: std::collections::BTreeMap<String, Vec<u8>>,
+    /// Keys generated ahead for later phases: `certs` makes the kubeconfig client keys in the
+    /// same parallel batch as its own, so a full run keeps every core busy once.
+    pub spare_keys: Vec<crate::pki::PrivateKey>,
+}
 
 impl Ctx {
     pub fn new(host: Host, node: Resolved) -> Self {
         let ignore_preflight = node.cfg.preflight.ignore_errors.clone();
         let skip_phases = node.cfg.skip_phases.clone();
-        Ctx { host, node, dry_run: false, ignore_preflight, skip_phases, state: State::default() }
+        Ctx { host, node, dry_run: false, ignore_preflight, skip_phases, render_only: false, state: State::default() }
     }
 
     /// True when `name` (a phase, or `phase/sub`) is skipped, directly or through its parent.
@@ -66,6 +75,21 @@ impl Ctx {
                 WriteOutcome::Unchanged => tracing::debug!("{} unchanged", f.path),
             }
         }
+        Ok(())
+    }
+
+    /// A file as this run sees it: rendered earlier in the run, else read from the host.
+    pub fn read_current(&self, node_path: &str) -> Result<Option<Vec<u8>>> {
+        if let Some(b) = self.state.rendered.get(node_path) {
+            return Ok(Some(b.clone()));
+        }
+        self.host.read_opt(node_path).with_context(|| format!("reading {}", self.host.path(node_path).display()))
+    }
+
+    /// Applies files (see `apply_files`) and remembers them for later phases of this run.
+    pub fn emit(&mut self, phase: &str, files: Vec<crate::plan::File>) -> Result<()> {
+        self.apply_files(phase, &files)?;
+        self.state.rendered.extend(files.into_iter().map(|f| (f.path, f.contents)));
         Ok(())
     }
 

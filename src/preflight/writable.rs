@@ -1,0 +1,70 @@
+//! DirWritable: every directory kubeboot will write is writable — or, if it does not exist
+//! yet, the nearest existing parent it would be created in. The probe asks the kernel without
+//! writing (access(2) with W_OK, which answers EROFS for a read-only mount and EPERM for an
+//! immutable directory, and statvfs for a full filesystem), so a failed preflight leaves even
+//! directory timestamps untouched.
+
+use std::collections::BTreeMap;
+
+use nix::sys::statvfs::{FsFlags, statvfs};
+use nix::unistd::{AccessFlags, access};
+
+use super::{Check, Env, Problem};
+use crate::config::resolve::{KUBELET_DIR, KUBERNETES_DIR, MANIFESTS_DIR};
+use crate::host::facts;
+
+/// The directories init or join write into.
+fn targets(env: &Env) -> Vec<String> {
+    let node = env.node;
+    let mut dirs = vec![KUBERNETES_DIR.to_string(), node.pki_dir().to_string(), KUBELET_DIR.to_string()];
+    if node.role().is_control_plane() {
+        dirs.push(MANIFESTS_DIR.to_string());
+        if let Some(etcd) = node.local_etcd() {
+            dirs.push(etcd.data_dir);
+        }
+    } else {
+        // A worker's kubelet still reads static Pods from here; kubeboot creates it empty.
+        dirs.push(MANIFESTS_DIR.to_string());
+    }
+    dirs
+}
+
+pub fn dir_writable() -> Check {
+    Check::new("DirWritable", |env| {
+        // Targets that do not exist yet are probed where they would be created; one probe
+        // per existing directory.
+        let mut by_probe: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for t in targets(env) {
+            by_probe.entry(facts::nearest_existing_dir(env.host, &t)).or_default().push(t);
+        }
+        by_probe
+            .into_iter()
+            .filter_map(|(dir, wanted)| {
+                let err = probe_write(env, &dir).err()?;
+                let what = if wanted == [dir.clone()] {
+                    format!("{dir} is not writable: {err}")
+                } else {
+                    format!("cannot create {}: {dir} is not writable: {err}", wanted.join(", "))
+                };
+                Some(Problem::error(what, "make the filesystem writable (remount rw, free space) before kubeboot runs"))
+            })
+            .collect()
+    })
+}
+
+/// Whether a file could be created in `dir` right now.
+fn probe_write(env: &Env, dir: &str) -> Result<(), String> {
+    let full = env.host.path(dir);
+    let st = statvfs(&full).map_err(|e| e.desc().to_string())?;
+    if st.flags().contains(FsFlags::ST_RDONLY) {
+        return Err(nix::errno::Errno::EROFS.desc().into());
+    }
+    access(&full, AccessFlags::W_OK).map_err(|e| e.desc().to_string())?;
+    if st.blocks_available() == 0 {
+        return Err("no space left on the filesystem".into());
+    }
+    if st.files() > 0 && st.files_available() == 0 {
+        return Err("no free inodes left on the filesystem".into());
+    }
+    Ok(())
+}
