@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{Value, json};
-use support::{NODE_NAME, Node, SKIP_HOST_PHASES};
+use support::{NODE_NAME, Node};
 
 const RBAC: &str = "rbac.authorization.k8s.io/v1";
 const BOOTSTRAPPERS: &str = "system:bootstrappers:kubeadm:default-node-token";
@@ -221,7 +221,8 @@ fn init_creates_the_kubeadm_object_set_against_the_apiserver_stand_in() {
     node.server.register_node_after(NODE_NAME, Duration::from_secs(2));
     node.write("/var/lib/kubelet/pki/kubelet-client-current.pem", b"rotated");
 
-    let out = node.kubeboot(&["init", "--skip-phases", SKIP_HOST_PHASES]);
+    // Every init phase but preflight (it inspects the real machine) runs for real.
+    let out = node.kubeboot(&["init", "--skip-phases", "preflight"]);
     assert!(out.status.success(), "init failed");
     let stdout = String::from_utf8(out.stdout).unwrap();
 
@@ -258,9 +259,24 @@ fn init_creates_the_kubeadm_object_set_against_the_apiserver_stand_in() {
     let kubelet_cm = node.server.get("v1", "configmaps", "kube-system", "kubelet-config").unwrap();
     let kubelet = kubelet_cm["data"]["kubelet"].as_str().unwrap();
     assert!(!kubelet.contains("containerRuntimeEndpoint"), "instance-specific field uploaded:\n{kubelet}");
-    let hash = kubelet_cm["metadata"]["annotations"]["kubeadm.kubernetes.io/component-config.hash"].as_str().unwrap();
-    let sha = Command::new("sh").arg("-c").arg("sha256sum").stdin_bytes(kubelet.as_bytes());
-    assert_eq!(hash, format!("sha256:{}", sha.split_whitespace().next().unwrap()));
+    assert!(
+        kubelet.contains("kind: KubeletConfiguration\n")
+            && kubelet.contains("staticPodPath: /etc/kubernetes/manifests\n")
+    );
+    const HASH: &str = "kubeadm.kubernetes.io/component-config.hash";
+    assert!(
+        kubelet_cm["metadata"]["annotations"][HASH].is_null(),
+        "a user-supplied KubeletConfiguration is not signed"
+    );
+    // kube-proxy's generated config is signed: SHA-256 over the values in key order.
+    let proxy_cm = node.server.get("v1", "configmaps", "kube-system", "kube-proxy").unwrap();
+    let values = format!(
+        "{}{}",
+        proxy_cm["data"]["config.conf"].as_str().unwrap(),
+        proxy_cm["data"]["kubeconfig.conf"].as_str().unwrap()
+    );
+    let sha = Command::new("sha256sum").stdin_bytes(values.as_bytes());
+    assert_eq!(proxy_cm["metadata"]["annotations"][HASH], format!("sha256:{}", sha.split_whitespace().next().unwrap()));
     let cc = node.server.get("v1", "configmaps", "kube-system", "kubeadm-config").unwrap();
     let cc = cc["data"]["ClusterConfiguration"].as_str().unwrap();
     assert!(
@@ -346,7 +362,7 @@ fn init_creates_the_kubeadm_object_set_against_the_apiserver_stand_in() {
     // 6. Running init again, then every phase on its own, writes nothing.
     let before = node.server.objects();
     node.server.clear_requests();
-    assert!(node.kubeboot(&["init", "--skip-phases", SKIP_HOST_PHASES]).status.success());
+    assert!(node.kubeboot(&["init", "--skip-phases", "preflight"]).status.success());
     for phase in [
         &["wait-control-plane"][..],
         &["upload-config", "all"],
@@ -370,7 +386,7 @@ fn init_creates_the_kubeadm_object_set_against_the_apiserver_stand_in() {
 
 #[test]
 fn before_1_34_the_node_gets_the_cri_socket_annotation_and_coredns_numeric_probes() {
-    let node = Node::new("v1.33.5", "");
+    let node = Node::rendered("v1.33.5", "");
     node.server.register_node_after(NODE_NAME, Duration::from_millis(500));
     assert!(node.kubeboot(&["init", "phase", "upload-config", "kubelet"]).status.success());
     let n = node.server.get("v1", "nodes", "", NODE_NAME).unwrap();

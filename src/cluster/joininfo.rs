@@ -9,12 +9,9 @@ use crate::config::resolve::{bracket, split_host_port};
 use crate::config::{Resolved, Role};
 use crate::workflow::Ctx;
 
-/// The discovery pin (reference §2.6): `sha256:` + hex SHA-256 of the CA's DER SubjectPublicKeyInfo.
+/// The discovery pin (reference §2.6) of a PEM CA certificate.
 pub fn ca_cert_hash(ca_pem: &[u8]) -> Result<String> {
-    let der = pem::parse(ca_pem).context("the CA certificate is not PEM")?;
-    let (_, cert) = x509_parser::parse_x509_certificate(der.contents()).context("the CA certificate is not X.509")?;
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.tbs_certificate.subject_pki.raw);
-    Ok(format!("sha256:{}", digest.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>()))
+    crate::pki::ca_cert_hash(&crate::pki::cert_der_from_pem(ca_pem)?)
 }
 
 /// Everything a joining node needs to know.

@@ -97,8 +97,10 @@ impl KubeletHealthz {
     }
 }
 
-/// A node root prepared the way the earlier init phases leave it (PKI, kubeconfigs, kubelet
-/// config, static Pod manifests), pointed at a running stand-in API server.
+/// A node root for the cluster phases, pointed at a running stand-in API server. The cluster CA
+/// is the test's (supplied in the config), so the stand-in trusts the certificates the real
+/// certs and kubeconfig phases issue; the controller-manager and scheduler secure ports and the
+/// kubelet healthz port are set (extraArgs, kubeletConfiguration) to the stand-ins.
 pub struct Node {
     pub dir: tempfile::TempDir,
     pub pki: TestPki,
@@ -109,8 +111,12 @@ pub struct Node {
 
 pub const NODE_NAME: &str = "cp-1";
 
+/// The init phases before wait-control-plane that run on a temp root (preflight needs the machine).
+pub const RENDER_PHASES: [&str; 5] = ["certs", "kubeconfig", "etcd", "control-plane", "kubelet-start"];
+
 impl Node {
-    /// `extra` is appended to the NodeConfig (top-level keys, YAML).
+    /// A config and an empty root (only the kubelet package of the OS image). `extra` is
+    /// appended to the NodeConfig (top-level keys, YAML).
     pub fn new(version: &str, extra: &str) -> Node {
         let pki = TestPki::new();
         let server = ApiServer::start(&pki.ca_cert_pem, &pki.ca_key_pem);
@@ -118,7 +124,17 @@ impl Node {
         let dir = tempfile::tempdir().unwrap();
         let node = Node { config: dir.path().join("user-data.yaml"), dir, pki, server, kubelet };
         node.write_config(version, extra);
-        node.prepare_root();
+        node.write("/usr/bin/kubelet", b"#!/bin/sh\n");
+        node.write("/lib/systemd/system/kubelet.service", b"[Service]\nExecStart=/usr/bin/kubelet\n");
+        node
+    }
+
+    /// `new`, then the render phases, as `kubeadm init` leaves a node before wait-control-plane.
+    pub fn rendered(version: &str, extra: &str) -> Node {
+        let node = Node::new(version, extra);
+        for phase in RENDER_PHASES {
+            assert!(node.kubeboot(&["init", "phase", phase]).status.success(), "init phase {phase}");
+        }
         node
     }
 
@@ -137,74 +153,33 @@ impl Node {
     }
 
     pub fn write_config(&self, version: &str, extra: &str) {
+        let indent = |pem: &str| pem.lines().map(|l| format!("      {l}\n")).collect::<String>();
+        let port = self.server.port();
         let cfg = format!(
             "apiVersion: kubeboot.io/v1alpha1\nkind: NodeConfig\nrole: control-plane\nnode:\n  name: {NODE_NAME}\n  \
-             advertiseAddress: 127.0.0.1\n  bindPort: {}\ncluster:\n  kubernetesVersion: {version}\n  networking:\n    \
-             podSubnet: 10.244.0.0/16\n{extra}",
-            self.server.port()
+             advertiseAddress: 127.0.0.1\n  bindPort: {port}\ncluster:\n  kubernetesVersion: {version}\n  \
+             encryptionAlgorithm: ECDSA-P256\n  networking:\n    podSubnet: 10.244.0.0/16\n  \
+             controllerManager:\n    extraArgs:\n    - name: secure-port\n      value: \"{port}\"\n  \
+             scheduler:\n    extraArgs:\n    - name: secure-port\n      value: \"{port}\"\n  \
+             ca:\n    cert: |\n{}    key: |\n{}kubeletConfiguration:\n  healthzPort: {}\n{extra}",
+            indent(&self.pki.ca_cert_pem),
+            indent(&self.pki.ca_key_pem),
+            self.kubelet.addr.port()
         );
         std::fs::write(&self.config, cfg).unwrap();
     }
 
-    /// Until the render and certs phases are on main, the files they write are produced here.
-    fn prepare_root(&self) {
-        let server = self.server.url();
-        let pki = &self.pki;
-        self.write("/etc/kubernetes/pki/ca.crt", pki.ca_cert_pem.as_bytes());
-        self.write("/etc/kubernetes/pki/ca.key", pki.ca_key_pem.as_bytes());
-        for name in ["front-proxy-ca", "etcd/ca"] {
-            let other = TestPki::new();
-            self.write(&format!("/etc/kubernetes/pki/{name}.crt"), other.ca_cert_pem.as_bytes());
-            self.write(&format!("/etc/kubernetes/pki/{name}.key"), other.ca_key_pem.as_bytes());
-        }
-        let sa = rcgen::KeyPair::generate().unwrap();
-        self.write("/etc/kubernetes/pki/sa.key", sa.serialize_pem().as_bytes());
-        self.write("/etc/kubernetes/pki/sa.pub", sa.public_key_pem().as_bytes());
-        self.write(
-            "/etc/kubernetes/admin.conf",
-            pki.kubeconfig(&server, "kubernetes-admin", &["kubeadm:cluster-admins"]).as_bytes(),
-        );
-        self.write(
-            "/etc/kubernetes/super-admin.conf",
-            pki.kubeconfig(&server, "kubernetes-super-admin", &["system:masters"]).as_bytes(),
-        );
-        self.write(
-            "/etc/kubernetes/kubelet.conf",
-            pki.kubeconfig(&server, &format!("system:node:{NODE_NAME}"), &["system:nodes"]).as_bytes(),
-        );
-        self.write(
-            "/var/lib/kubelet/config.yaml",
-            format!(
-                "apiVersion: kubelet.config.k8s.io/v1beta1\nauthentication:\n  anonymous:\n    enabled: false\n  webhook:\n    \
-                 enabled: true\n  x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\nauthorization:\n  mode: Webhook\n\
-                 cgroupDriver: systemd\nclusterDNS:\n- 10.96.0.10\nclusterDomain: cluster.local\n\
-                 containerRuntimeEndpoint: unix:///var/run/containerd/containerd.sock\nhealthzBindAddress: 127.0.0.1\n\
-                 healthzPort: {}\nkind: KubeletConfiguration\nrotateCertificates: true\nstaticPodPath: /etc/kubernetes/manifests\n",
-                self.kubelet.addr.port()
-            )
-            .as_bytes(),
-        );
-        // The kubelet package of the OS image.
-        self.write("/usr/bin/kubelet", b"#!/bin/sh\n");
-        self.write("/lib/systemd/system/kubelet.service", b"[Service]\nExecStart=/usr/bin/kubelet\n");
-        let port = self.server.port();
-        self.write_manifest("kube-apiserver", &["--advertise-address=127.0.0.1", &format!("--secure-port={port}")]);
-        self.write_manifest("kube-controller-manager", &["--bind-address=127.0.0.1", &format!("--secure-port={port}")]);
-        self.write_manifest("kube-scheduler", &["--bind-address=127.0.0.1", &format!("--secure-port={port}")]);
-    }
-
-    /// A static Pod manifest carrying just the flags wait-control-plane reads.
-    pub fn write_manifest(&self, component: &str, flags: &[&str]) {
-        let command: String =
-            std::iter::once(component).chain(flags.iter().copied()).map(|f| format!("    - {f}\n")).collect();
-        self.write(
-            &format!("/etc/kubernetes/manifests/{component}.yaml"),
-            format!(
-                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {component}\n  namespace: kube-system\nspec:\n  containers:\n  \
-                 - name: {component}\n    image: registry.k8s.io/{component}:v1.34.1\n    command:\n{command}  hostNetwork: true\n"
-            )
-            .as_bytes(),
-        );
+    /// Rewrites one flag in a rendered static Pod manifest.
+    pub fn set_manifest_flag(&self, component: &str, flag: &str, value: &str) {
+        let path = self.path(&format!("/etc/kubernetes/manifests/{component}.yaml"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let prefix = format!("- --{flag}=");
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&prefix))
+            .unwrap_or_else(|| panic!("{flag} not in {component}"));
+        let indent = &line[..line.len() - line.trim_start().len()];
+        std::fs::write(&path, text.replace(line, &format!("{indent}{prefix}{value}"))).unwrap();
     }
 
     /// Runs the kubeboot binary against this root and config.
@@ -226,7 +201,17 @@ impl Node {
         );
         out
     }
-}
 
-/// The init phases that need a real machine or are not on main yet.
-pub const SKIP_HOST_PHASES: &str = "preflight,certs,kubeconfig,etcd,control-plane,kubelet-start";
+    /// Runs a kubeboot command that takes no --config (token, config validate).
+    pub fn kubeboot_no_config(&self, args: &[&str]) -> Output {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_kubeboot")).args(args).arg("--root").arg(self.root()).output().unwrap();
+        eprintln!(
+            "--- kubeboot {}\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
