@@ -230,10 +230,10 @@ pub fn kube_proxy_configuration(node: &Resolved) -> Value {
     if obj.get("bindAddress").and_then(Value::as_str).unwrap_or("").is_empty() {
         obj.insert("bindAddress".into(), json!(if node.is_ipv6() { "::" } else { "0.0.0.0" }));
     }
-    if obj.get("clusterCIDR").and_then(Value::as_str).unwrap_or("").is_empty() {
-        if let Some(pods) = &node.cfg.cluster.networking.pod_subnet {
-            obj.insert("clusterCIDR".into(), json!(pods));
-        }
+    if let Some(pods) = &node.cfg.cluster.networking.pod_subnet
+        && obj.get("clusterCIDR").and_then(Value::as_str).unwrap_or("").is_empty()
+    {
+        obj.insert("clusterCIDR".into(), json!(pods));
     }
     let conn = obj.entry("clientConnection").or_insert_with(|| json!({}));
     conn["kubeconfig"] = json!("/var/lib/kube-proxy/kubeconfig.conf");
@@ -343,9 +343,11 @@ mod tests {
         assert_eq!(coredns_service(&n).spec.unwrap().cluster_ip.as_deref(), Some("10.96.0.10"));
         let cm = kube_proxy_config_map(&n);
         let data = cm.data.unwrap();
-        let conf = &data["config.conf"];
-        assert!(conf.contains("bindAddress: 0.0.0.0\n") && conf.contains("clusterCIDR: 10.244.0.0/16\n"), "{conf}");
-        assert!(conf.contains("  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf"), "{conf}");
+        let conf: Value = serde_saphyr::from_str(&data["config.conf"]).unwrap();
+        assert_eq!(conf["bindAddress"], "0.0.0.0");
+        assert_eq!(conf["clusterCIDR"], "10.244.0.0/16");
+        assert_eq!(conf["clientConnection"]["kubeconfig"], "/var/lib/kube-proxy/kubeconfig.conf");
+        assert_eq!(conf["kind"], "KubeProxyConfiguration");
         assert!(data["kubeconfig.conf"].contains("server: https://10.0.0.5:6443\n"));
         assert!(
             cm.metadata.annotations.unwrap()[super::super::uploadconfig::COMPONENT_CONFIG_HASH].starts_with("sha256:")

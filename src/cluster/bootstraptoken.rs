@@ -160,10 +160,11 @@ pub async fn create_or_update_token(
             let mut data = desired.data.clone().unwrap_or_default();
             let old = existing.data.clone().unwrap_or_default();
             let same_token = old.get("token-secret") == data.get("token-secret");
-            if let (true, Some(exp)) = (same_token, old.get("expiration")) {
-                if data.contains_key("expiration") && !expired(exp) {
-                    data.insert("expiration".into(), exp.clone());
-                }
+            if let (true, Some(exp)) = (same_token, old.get("expiration"))
+                && data.contains_key("expiration")
+                && !expired(exp)
+            {
+                data.insert("expiration".into(), exp.clone());
             }
             existing.type_ = desired.type_.clone();
             existing.data = Some(data);

@@ -199,7 +199,7 @@ impl ApiClient {
                 }
             };
             let elapsed = started.elapsed();
-            if elapsed + wait > self.budget {
+            if elapsed >= self.budget {
                 return Err(ApiError::GaveUp {
                     action: action.into(),
                     budget: self.budget,
@@ -207,6 +207,8 @@ impl ApiClient {
                     last,
                 });
             }
+            // The last attempt lands on the deadline rather than giving up early.
+            let wait = wait.min(self.budget - elapsed);
             tracing::debug!("{action}: {last}; retrying in {wait:?}");
             tokio::time::sleep(wait).await;
         }

@@ -118,16 +118,18 @@ mod tests {
 
     #[test]
     fn patch_keeps_existing_taints_and_adds_missing_ones() {
-        let mut node = Node::default();
-        node.spec = Some(NodeSpec {
-            taints: Some(vec![K8sTaint {
-                key: "dedicated".into(),
-                value: Some("x".into()),
-                effect: "NoExecute".into(),
-                time_added: None,
-            }]),
+        let node = Node {
+            spec: Some(NodeSpec {
+                taints: Some(vec![K8sTaint {
+                    key: "dedicated".into(),
+                    value: Some("x".into()),
+                    effect: "NoExecute".into(),
+                    time_added: None,
+                }]),
+                ..Default::default()
+            }),
             ..Default::default()
-        });
+        };
         let p = control_plane_patch(&node, &[cp_taint()]).unwrap();
         assert_eq!(
             p,

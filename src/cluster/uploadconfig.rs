@@ -95,10 +95,10 @@ pub fn kubelet_config_map(ctx: &Ctx) -> Result<ConfigMap> {
         .read_to_string(&path)
         .with_context(|| format!("reading {path}; it is written by `kubeboot init phase kubelet-start`"))?;
     let mut config: Value = serde_saphyr::from_str(&text).with_context(|| format!("parsing {path}"))?;
-    if ctx.node.gates.node_local_cri_socket {
-        if let Some(obj) = config.as_object_mut() {
-            obj.remove("containerRuntimeEndpoint");
-        }
+    if ctx.node.gates.node_local_cri_socket
+        && let Some(obj) = config.as_object_mut()
+    {
+        obj.remove("containerRuntimeEndpoint");
     }
     let yaml = to_yaml(&config);
     let mut cm = ConfigMap {

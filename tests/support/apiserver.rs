@@ -493,10 +493,10 @@ impl State {
         {
             return None;
         }
-        if let Some(exp) = field("expiration") {
-            if exp.parse::<jiff::Timestamp>().ok()? <= jiff::Timestamp::now() {
-                return None;
-            }
+        if let Some(exp) = field("expiration")
+            && exp.parse::<jiff::Timestamp>().ok()? <= jiff::Timestamp::now()
+        {
+            return None;
         }
         let mut groups = vec!["system:bootstrappers".to_string()];
         groups.extend(
