@@ -417,3 +417,20 @@ impl StdinBytes for Command {
         String::from_utf8(out.stdout).unwrap()
     }
 }
+
+#[test]
+fn dry_run_says_what_the_cluster_phases_would_do_and_calls_no_api() {
+    let node = Node::rendered("v1.34.1", "");
+    let out = node.kubeboot(&["init", "--dry-run", "--skip-phases", "preflight,certs,kubeconfig,etcd,control-plane,kubelet-start"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "[wait-control-plane] would wait for kube-apiserver at https://127.0.0.1:",
+        "[upload-config] would create or update ConfigMaps kubeadm-config and kubelet-config",
+        "[bootstrap-token] would create or update bootstrap token Secrets",
+        "[addons] would create or update CoreDNS and kube-proxy",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+    }
+    assert!(node.server.requests().is_empty(), "dry run reached the API: {:?}", node.server.requests());
+}
