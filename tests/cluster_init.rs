@@ -421,7 +421,12 @@ impl StdinBytes for Command {
 #[test]
 fn dry_run_says_what_the_cluster_phases_would_do_and_calls_no_api() {
     let node = Node::rendered("v1.34.1", "");
-    let out = node.kubeboot(&["init", "--dry-run", "--skip-phases", "preflight,certs,kubeconfig,etcd,control-plane,kubelet-start"]);
+    let out = node.kubeboot(&[
+        "init",
+        "--dry-run",
+        "--skip-phases",
+        "preflight,certs,kubeconfig,etcd,control-plane,kubelet-start",
+    ]);
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
     for line in [
@@ -433,4 +438,38 @@ fn dry_run_says_what_the_cluster_phases_would_do_and_calls_no_api() {
         assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
     }
     assert!(node.server.requests().is_empty(), "dry run reached the API: {:?}", node.server.requests());
+}
+
+#[test]
+fn with_a_control_plane_endpoint_the_control_plane_join_instructions_validate_too() {
+    let node = Node::rendered("v1.34.1", "uploadCerts: true\nreport:\n  includeCertificateKey: true\n");
+    let cfg = std::fs::read_to_string(&node.config).unwrap();
+    let endpoint = format!("127.0.0.1:{}", node.server.port());
+    std::fs::write(
+        &node.config,
+        cfg.replace("  networking:\n", &format!("  controlPlaneEndpoint: {endpoint}\n  networking:\n")),
+    )
+    .unwrap();
+    node.server.register_node_after(NODE_NAME, Duration::from_millis(200));
+    let out = node.kubeboot(&["init", "--skip-phases", "preflight,certs,kubeconfig,etcd,control-plane,kubelet-start"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let key = std::fs::read_to_string(node.path("/var/lib/kubeboot/certificate-key")).unwrap();
+    let command = block_after(&stdout, "control-plane nodes by running the following on each as root:");
+    assert!(command.contains(&format!("kubeadm join {endpoint} --token ")), "{command}");
+    assert!(command.contains(&format!("--control-plane --certificate-key {}", key.trim())), "{command}");
+    let snippet = block_after(&stdout, "or boot it with this kubeboot user-data:");
+    assert!(
+        snippet.contains("role: control-plane-join\n")
+            && snippet.contains(&format!("controlPlaneEndpoint: {endpoint}\n")),
+        "{snippet}"
+    );
+    let file = node.root().join("cp.yaml");
+    std::fs::write(&file, &snippet).unwrap();
+    let v = Command::new(env!("CARGO_BIN_EXE_kubeboot")).args(["config", "validate"]).arg(&file).output().unwrap();
+    assert!(
+        v.status.success(),
+        "control-plane-join snippet rejected:\n{snippet}\n{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
 }

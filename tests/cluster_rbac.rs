@@ -35,13 +35,18 @@ fn anonymous_and_bootstrap_token_access_matches_kubeadm() {
         assert_eq!(status(&client, &ns("kube-system", "configmaps/kubeadm-config"), None).await, 403);
         assert_eq!(status(&client, &ns("kube-public", "configmaps"), None).await, 403);
         // The bootstrap token: join's config fetches, the node check, the certs download.
-        for path in ["configmaps/kubeadm-config", "configmaps/kubelet-config", "configmaps/kube-proxy", "secrets/kubeadm-certs"] {
+        for path in
+            ["configmaps/kubeadm-config", "configmaps/kubelet-config", "configmaps/kube-proxy", "secrets/kubeadm-certs"]
+        {
             assert_eq!(status(&client, &ns("kube-system", path), token).await, 200, "{path}");
         }
         assert_eq!(status(&client, &format!("{base}/api/v1/nodes/{NODE_NAME}"), token).await, 200);
         assert_eq!(status(&client, &ns("kube-system", "configmaps/coredns"), token).await, 403);
         assert_eq!(status(&client, &ns("kube-system", "secrets/bootstrap-token-abcdef"), token).await, 403);
         // A wrong secret for a real id is not a token at all.
-        assert_eq!(status(&client, &ns("kube-public", "configmaps/cluster-info"), Some("abcdef.aaaaaaaaaaaaaaaa")).await, 401);
+        assert_eq!(
+            status(&client, &ns("kube-public", "configmaps/cluster-info"), Some("abcdef.aaaaaaaaaaaaaaaa")).await,
+            401
+        );
     });
 }

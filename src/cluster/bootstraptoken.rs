@@ -322,6 +322,20 @@ mod tests {
     }
 
     #[test]
+    fn generated_characters_are_uniform_over_the_alphabet() {
+        let mut counts = [0u32; 36];
+        for _ in 0..2000 {
+            let t = Token::generate();
+            for b in t.id.bytes().chain(t.secret.bytes()) {
+                counts[TOKEN_CHARS.iter().position(|&c| c == b).unwrap()] += 1;
+            }
+        }
+        // 44 000 characters: about 1222 each (σ ≈ 35); a character never drawn, a short alphabet
+        // or a stuck generator falls outside these bounds, chance does not.
+        assert!(counts.iter().all(|&n| (900..1550).contains(&n)), "{counts:?}");
+    }
+
+    #[test]
     fn parse_rejects_bad_tokens_without_echoing_them() {
         for bad in
             ["abcdef.0123456789abcde", "ABCDEF.0123456789abcdef", "abcdef0123456789abcdef", "abcde.0123456789abcdefg"]
