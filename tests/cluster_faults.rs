@@ -130,3 +130,31 @@ fn before_all_component_waits_the_api_server_healthz_is_polled_through_admin_con
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(node.server.requests().iter().any(|r| r.path == "/healthz" && r.status == 200));
 }
+
+#[test]
+fn an_object_that_differs_is_updated_and_a_conflict_is_retried_from_a_fresh_read() {
+    let node = Node::rendered("v1.34.1", "");
+    // Someone else's kubeadm-config, with a key kubeboot does not own.
+    node.server.insert(
+        "v1",
+        "configmaps",
+        "kube-system",
+        serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
+            "data": {"ClusterConfiguration": "stale", "ClusterStatus": "kept"}}),
+    );
+    node.server.conflict_next_updates(1);
+    let out = node.kubeboot(&["init", "phase", "upload-config", "kubeadm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cm = node.server.get("v1", "configmaps", "kube-system", "kubeadm-config").unwrap();
+    assert!(cm["data"]["ClusterConfiguration"].as_str().unwrap().contains("kind: ClusterConfiguration"));
+    assert_eq!(cm["data"]["ClusterStatus"], "kept", "create-or-mutate touches only its key");
+    let puts: Vec<u16> = node
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.ends_with("/configmaps/kubeadm-config"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(puts, [409, 200]);
+}

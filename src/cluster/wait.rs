@@ -214,7 +214,8 @@ async fn poll(http: &reqwest::Client, check: &Check, budget: Duration) -> Result
             );
         }
         if elapsed >= next_progress {
-            println!("[control-plane-check] still waiting for {} at {} ({last})", check.component, check.url);
+            let label = if check.component == "kubelet" { "kubelet-check" } else { "control-plane-check" };
+            println!("[{label}] still waiting for {} at {} ({last})", check.component, check.url);
             next_progress += PROGRESS_EVERY;
         }
         tokio::time::sleep(RETRY_INTERVAL.min(budget - elapsed)).await;

@@ -53,6 +53,7 @@ struct Faults {
     retry_after_secs: u64,
     unauthorized: bool,
     unhealthy: bool,
+    conflicts: u32,
 }
 
 struct State {
@@ -129,6 +130,11 @@ impl ApiServer {
     /// Every API request gets 401 Unauthorized (as with credentials from another cluster's CA).
     pub fn set_unauthorized(&self, on: bool) {
         self.state.faults.lock().unwrap().unauthorized = on;
+    }
+
+    /// The next `n` updates (PUT) get 409 Conflict, as when another writer got there first.
+    pub fn conflict_next_updates(&self, n: u32) {
+        self.state.faults.lock().unwrap().conflicts = n;
     }
 
     /// /livez, /readyz and /healthz answer 500 while set.
@@ -647,7 +653,13 @@ impl State {
                 };
                 let mut next = if verb == "update" {
                     let sent_rv = input["metadata"]["resourceVersion"].as_str().unwrap_or("");
-                    if !sent_rv.is_empty() && current["metadata"]["resourceVersion"] != sent_rv {
+                    let injected = {
+                        let mut f = self.faults.lock().unwrap();
+                        let hit = f.conflicts > 0;
+                        f.conflicts = f.conflicts.saturating_sub(1);
+                        hit
+                    };
+                    if injected || (!sent_rv.is_empty() && current["metadata"]["resourceVersion"] != sent_rv) {
                         return status(
                             StatusCode::CONFLICT,
                             "Conflict",
