@@ -73,3 +73,15 @@ fn bad_tokens_are_refused_without_echoing_them() {
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("[a-z0-9]{6}.[a-z0-9]{16}") && !e.contains("0123456789abcdef"), "{e}");
 }
+
+#[test]
+fn forbidden_fails_fast_naming_the_identity() {
+    let node = Node::rendered("v1.34.1", "");
+    let started = std::time::Instant::now();
+    let out = node.kubeboot_no_config(&["token", "list", "--kubeconfig", "/etc/kubernetes/kubelet.conf"]);
+    assert!(!out.status.success());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "403 was retried");
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("system:node:cp-1 (groups system:nodes) from /etc/kubernetes/kubelet.conf"), "{e}");
+    assert!(e.contains("403 Forbidden") && e.contains("cannot list resource \"secrets\""), "{e}");
+}
