@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kubeboot::config::EncryptionAlgorithm;
-use kubeboot::pki::PrivateKey;
+use kubeboot::pki::{PrivateKey, generate_many};
 
 /// Keys in a full control-plane render: 10 certificates, sa, 5 kubeconfig client certificates.
 const KEYS_PER_NODE: usize = 16;
@@ -21,8 +21,11 @@ fn config_text(algorithm: &str) -> String {
     example.replace("cluster:\n", &format!("cluster:\n  encryptionAlgorithm: {algorithm}\n"))
 }
 
-fn render_cmd(config: &Path, root: &Path) -> Command {
+fn render_cmd(config: &Path, root: &Path, dry_run: bool) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kubeboot"));
+    if dry_run {
+        c.arg("--dry-run");
+    }
     c.arg("render").arg("--config").arg(config).arg("--root").arg(root).stdout(Stdio::null()).stderr(Stdio::piped());
     c
 }
@@ -36,18 +39,21 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Median wall time of `runs` full renders, each into a fresh root.
-fn bench_render(algorithm: &str, runs: usize) -> (Duration, u64) {
+/// Median wall time of `runs` full renders, each into a fresh root, and of as many dry runs
+/// (everything but the writes), plus the peak RSS of one more render.
+fn bench_render(algorithm: &str, runs: usize) -> (Duration, Duration, u64) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("node.yaml");
     std::fs::write(&config, config_text(algorithm)).unwrap();
-    let mut times = Vec::new();
+    let (mut times, mut dry_times) = (Vec::new(), Vec::new());
     for i in 0..runs {
-        let root = dir.path().join(format!("root-{i}"));
-        let start = Instant::now();
-        let out = render_cmd(&config, &root).output().unwrap();
-        times.push(start.elapsed());
-        assert!(out.status.success(), "render failed: {}", String::from_utf8_lossy(&out.stderr));
+        for (dry_run, times) in [(false, &mut times), (true, &mut dry_times)] {
+            let root = dir.path().join(format!("root-{i}-{dry_run}"));
+            let start = Instant::now();
+            let out = render_cmd(&config, &root, dry_run).output().unwrap();
+            times.push(start.elapsed());
+            assert!(out.status.success(), "render failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
     }
     // Peak RSS of one more render, measured by GNU time around the binary.
     let root = dir.path().join("root-rss");
@@ -57,21 +63,33 @@ fn bench_render(algorithm: &str, runs: usize) -> (Duration, u64) {
     let out = c.output().expect("GNU time (/usr/bin/time) is needed for the RSS figure");
     let stderr = String::from_utf8_lossy(&out.stderr);
     let rss_kb = stderr.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
-    (median(times), rss_kb)
+    (median(times), median(dry_times), rss_kb)
 }
 
-/// Median over `reps` of the time to generate KEYS_PER_NODE RSA-2048 keys one after another.
-fn sequential_rsa_keygen(reps: usize) -> Duration {
-    let times = (0..reps)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..KEYS_PER_NODE {
-                PrivateKey::generate(EncryptionAlgorithm::Rsa2048).unwrap();
-            }
-            start.elapsed()
-        })
-        .collect();
-    median(times)
+/// Median over `reps` of the time to generate KEYS_PER_NODE RSA-2048 keys one after another,
+/// and in parallel on all cores as the render does.
+fn rsa_keygen(reps: usize) -> (Duration, Duration) {
+    let (mut sequential, mut parallel) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let start = Instant::now();
+        for _ in 0..KEYS_PER_NODE {
+            PrivateKey::generate(EncryptionAlgorithm::Rsa2048).unwrap();
+        }
+        sequential.push(start.elapsed());
+        let start = Instant::now();
+        generate_many(EncryptionAlgorithm::Rsa2048, KEYS_PER_NODE).unwrap();
+        parallel.push(start.elapsed());
+    }
+    (median(sequential), median(parallel))
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn main() {
@@ -79,25 +97,31 @@ fn main() {
         return; // `cargo test --benches` probes with --list; nothing to list
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("kubeboot render benchmark ({cores} cores)");
+    println!("kubeboot render benchmark ({cores} cores, load average {})", load_average());
 
-    let (ecdsa, ecdsa_rss) = bench_render("ECDSA-P256", 21);
+    let (ecdsa, ecdsa_dry, ecdsa_rss) = bench_render("ECDSA-P256", 21);
     println!(
-        "ECDSA-P256 full render: median {:.1} ms over 21 runs (target < 50 ms); peak RSS {:.1} MB (target < 30 MB)",
+        "ECDSA-P256 full render: median {:.1} ms over 21 runs (target < 50 ms); dry run (no writes) {:.1} ms; \
+         peak RSS {:.1} MB (target < 30 MB)",
         ms(ecdsa),
+        ms(ecdsa_dry),
         ecdsa_rss as f64 / 1024.0
     );
 
-    let keygen = sequential_rsa_keygen(7);
-    let bound = keygen.mul_f64(1.5 / cores as f64);
-    let (rsa, rsa_rss) = bench_render("RSA-2048", 9);
+    let (sequential, parallel) = rsa_keygen(7);
+    let bound = sequential.mul_f64(1.5 / cores as f64);
+    let (rsa, rsa_dry, rsa_rss) = bench_render("RSA-2048", 9);
     println!(
-        "RSA-2048 full render:   median {:.0} ms over 9 runs; {KEYS_PER_NODE} sequential RSA-2048 keygens: median {:.0} ms; \
-         target ≤ 1.5 × keygens ÷ {cores} cores = {:.0} ms ({}); peak RSS {:.1} MB",
+        "RSA-2048 full render: median {:.0} ms over 9 runs (dry run {:.0} ms); {KEYS_PER_NODE} RSA-2048 keygens: \
+         sequential {:.0} ms, parallel {:.0} ms; target ≤ 1.5 × sequential ÷ {cores} cores = {:.0} ms ({}); \
+         peak RSS {:.1} MB",
         ms(rsa),
-        ms(keygen),
+        ms(rsa_dry),
+        ms(sequential),
+        ms(parallel),
         ms(bound),
         if rsa <= bound { "met" } else { "MISSED" },
         rsa_rss as f64 / 1024.0
     );
+    println!("load average after: {}", load_average());
 }
