@@ -368,3 +368,31 @@ fn a_ca_supplied_in_the_config_signs_the_cluster() {
     let mode = std::fs::metadata(node.pki("ca.key")).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+#[test]
+fn check_expiration_lists_every_certificate() {
+    let node = Node::new(&config("v1.33.5", "ECDSA-P256", ADVERTISE, ""));
+    node.render();
+    let out = run_ok(kubeboot().args(["certs", "check-expiration", "--root"]).arg(node.root()));
+    for name in [
+        "admin.conf",
+        "super-admin.conf",
+        "controller-manager.conf",
+        "scheduler.conf",
+        "apiserver ",
+        "apiserver-etcd-client",
+        "apiserver-kubelet-client",
+        "etcd-healthcheck-client",
+        "etcd-peer",
+        "etcd-server",
+        "front-proxy-client",
+    ] {
+        let line = out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} missing:\n{out}"));
+        // One year less the seconds since issue; exactly a year shows as `1y`, as in kubeadm.
+        assert!((line.contains(" 364d ") || line.contains(" 1y ")) && line.ends_with(" no"), "{line}");
+    }
+    for ca in ["ca ", "front-proxy-ca", "etcd-ca"] {
+        let line = out.lines().find(|l| l.starts_with(ca)).unwrap_or_else(|| panic!("{ca} missing:\n{out}"));
+        assert!(line.contains(" 9y ") || line.contains(" 10y "), "{line}");
+    }
+}

@@ -601,6 +601,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ipv6_etcd_uses_bracketed_loopback_and_probe_host() {
+        let node = crate::render::test_node("v1.33.5", "fd00::5", "");
+        let yaml = render_etcd(&node, &HostFacts::default(), &EtcdCluster::New).unwrap();
+        assert!(yaml.contains("- --listen-client-urls=https://[::1]:2379,https://[fd00::5]:2379\n"), "{yaml}");
+        assert!(yaml.contains("host: \"::1\""), "{yaml}");
+        let api = render_apiserver(&node, &HostFacts::default()).unwrap();
+        assert!(api.contains("- --etcd-servers=https://[::1]:2379\n"), "{api}");
+        assert!(api.contains("advertise-address.endpoint: \"[fd00::5]:6443\""), "{api}");
+    }
+
+    #[test]
+    fn external_etcd_flags_and_cert_volume() {
+        let node = crate::render::test_node(
+            "v1.33.5",
+            "10.0.0.5",
+            "  etcd:\n    external:\n      endpoints: [\"https://10.0.0.9:2379\", \"https://10.0.0.10:2379\"]\n      \
+             caFile: /etc/etcd/ca.crt\n      certFile: /etc/etcd/client.crt\n      keyFile: /etc/etcd/client.key\n",
+        );
+        let api = render_apiserver(&node, &HostFacts::default()).unwrap();
+        assert!(api.contains("- --etcd-servers=https://10.0.0.9:2379,https://10.0.0.10:2379\n"), "{api}");
+        assert!(api.contains("- --etcd-cafile=/etc/etcd/ca.crt\n"), "{api}");
+        assert!(api.contains("path: /etc/etcd\n      type: DirectoryOrCreate\n    name: etcd-certs-0\n"), "{api}");
+        assert!(render_etcd(&node, &HostFacts::default(), &EtcdCluster::New).is_err());
+    }
+
+    #[test]
+    fn joining_etcd_member_lists_the_cluster() {
+        let node = crate::render::test_node("v1.34.1", "10.0.0.6", "");
+        let members = vec![
+            ("cp-0".to_string(), "https://10.0.0.5:2380".to_string()),
+            ("cp-1".to_string(), "https://10.0.0.6:2380".to_string()),
+        ];
+        let yaml = render_etcd(&node, &HostFacts::default(), &EtcdCluster::Existing(members)).unwrap();
+        assert!(yaml.contains("- --initial-cluster=cp-0=https://10.0.0.5:2380,cp-1=https://10.0.0.6:2380\n"), "{yaml}");
+        assert!(yaml.contains("- --initial-cluster-state=existing\n"), "{yaml}");
+    }
+
+    #[test]
     fn extra_args_replace_defaults_by_name_and_sort() {
         let defaults = vec![arg("b", "1"), arg("a", "1"), arg("c", "1")];
         let extra = vec![arg("b", "2"), arg("b", "0"), arg("d", "x")];
