@@ -166,10 +166,13 @@ impl Host {
         let mut dirs: Vec<&PathBuf> = staged.iter().map(|s| &s.dir).collect();
         dirs.sort();
         dirs.dedup();
-        for dir in dirs {
-            fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .with_context(|| format!("syncing directory {}", dir.display()))?;
+        let synced: Vec<io::Result<()>> = std::thread::scope(|scope| {
+            let handles: Vec<_> =
+                dirs.iter().map(|dir| scope.spawn(move || fs::File::open(dir).and_then(|d| d.sync_all()))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("sync panicked")))).collect()
+        });
+        for (dir, result) in dirs.iter().zip(synced) {
+            result.with_context(|| format!("syncing directory {}", dir.display()))?;
         }
         Ok(outcomes)
     }

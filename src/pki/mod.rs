@@ -182,11 +182,11 @@ impl CertsRun<'_> {
             (None, None, Some(s)) => {
                 let cert_der = cert_der_from_pem(s.cert.as_bytes()).context("cluster.ca.cert")?;
                 let key = PrivateKey::from_pem(&s.key).context("cluster.ca.key")?;
+                self.say(format_args!("Using the {} certificate authority supplied in the config", spec.name));
+                // The key file keeps the operator's PEM as given (kubeadm reads PKCS#1, SEC1 and PKCS#8).
+                self.push_pair(spec, &cert_der, key.pem(), "supplied cluster CA");
                 let authority = Authority { base: spec.base.into(), cert_der, key: Some(key) };
                 check_ca(&authority, "cluster.ca", self.now)?;
-                self.say(format_args!("Using the {} certificate authority supplied in the config", spec.name));
-                let key_pem = authority.key.as_ref().map(|k| k.pem().to_string()).unwrap_or_default();
-                self.push_pair(spec, &authority.cert_der.clone(), &key_pem, "supplied cluster CA");
                 authority
             }
             (None, None, None) => {
