@@ -265,6 +265,22 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_checked_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path());
+        fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("victim"), dir.path().join("etc/x.conf")).unwrap();
+        let err = host.write_many(&[("/etc/a.conf", b"1", 0o600), ("/etc/x.conf", b"evil", 0o600)]).unwrap_err();
+        assert!(err.to_string().contains("symlink"), "{err}");
+        assert!(!dir.path().join("etc/a.conf").exists() && !dir.path().join("victim").exists());
+        let outcomes = host.write_many(&[("/etc/a.conf", b"1", 0o600), ("/etc/b/c.conf", b"2", 0o644)]).unwrap();
+        assert_eq!(outcomes, [WriteOutcome::Created, WriteOutcome::Created]);
+        assert_eq!(fs::read(dir.path().join("etc/b/c.conf")).unwrap(), b"2");
+        let names: Vec<_> = fs::read_dir(dir.path().join("etc")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(names.iter().all(|n| !n.to_string_lossy().starts_with('.')), "temp files left: {names:?}");
+    }
+
+    #[test]
     fn refuses_a_planted_symlink() {
         let dir = tempfile::tempdir().unwrap();
         let host = Host::new(dir.path());
