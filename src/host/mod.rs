@@ -12,7 +12,10 @@ use anyhow::{Context, Result, bail};
 
 use crate::plan;
 
+pub mod cri;
+pub mod facts;
 pub mod net;
+pub mod nss_guard;
 pub mod systemd;
 
 #[derive(Debug, Clone)]
