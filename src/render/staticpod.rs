@@ -327,10 +327,14 @@ pub fn render_apiserver(node: &Resolved, facts: &HostFacts) -> Result<String> {
         Some(ext) => {
             defaults.push(arg("etcd-servers", ext.endpoints.join(",")));
             let mut dirs: Vec<String> = Vec::new();
-            for (flag, file) in
-                [("etcd-cafile", &ext.ca_file), ("etcd-certfile", &ext.cert_file), ("etcd-keyfile", &ext.key_file)]
-            {
-                if file.is_empty() {
+            // kubeadm passes the client pair only when both halves are set.
+            let pair = !ext.cert_file.is_empty() && !ext.key_file.is_empty();
+            for (flag, file, wanted) in [
+                ("etcd-cafile", &ext.ca_file, !ext.ca_file.is_empty()),
+                ("etcd-certfile", &ext.cert_file, pair),
+                ("etcd-keyfile", &ext.key_file, pair),
+            ] {
+                if !wanted {
                     continue;
                 }
                 defaults.push(arg(flag, file));
@@ -536,7 +540,9 @@ pub fn render_etcd(node: &Resolved, facts: &HostFacts, cluster: &EtcdCluster) ->
         )]),
         extra_envs: &local.extra_envs,
     };
-    to_yaml(&component.pod(node, facts))
+    // Unlike the control-plane components, etcd gets only its extraEnvs, not kubeadm's proxy variables.
+    let facts = HostFacts { proxy_env: vec![], ..facts.clone() };
+    to_yaml(&component.pod(node, &facts))
 }
 
 /// kubeadm `GetEtcdProbeEndpoint`: the first `listen-metrics-urls` entry if given, else http on loopback:2381.
@@ -624,6 +630,17 @@ mod tests {
         assert!(api.contains("- --etcd-cafile=/etc/etcd/ca.crt\n"), "{api}");
         assert!(api.contains("path: /etc/etcd\n      type: DirectoryOrCreate\n    name: etcd-certs-0\n"), "{api}");
         assert!(render_etcd(&node, &HostFacts::default(), &EtcdCluster::New).is_err());
+    }
+
+    #[test]
+    fn proxy_variables_reach_the_control_plane_but_not_etcd() {
+        let node = crate::render::test_node("v1.33.5", "10.0.0.5", "");
+        let facts =
+            HostFacts { proxy_env: vec![("HTTPS_PROXY".into(), "http://proxy:3128".into())], ..Default::default() };
+        let api = render_apiserver(&node, &facts).unwrap();
+        assert!(api.contains("- name: HTTPS_PROXY\n      value: http://proxy:3128\n"), "{api}");
+        let etcd = render_etcd(&node, &facts, &EtcdCluster::New).unwrap();
+        assert!(!etcd.contains("HTTPS_PROXY"), "{etcd}");
     }
 
     #[test]
