@@ -1,6 +1,9 @@
 //! Runs phases in kubeadm's order. A `PhaseObserver` (the first-boot journal) sees each
 //! phase start and finish, which is how a crashed run resumes instead of starting over.
 
+pub mod failpoint;
+pub mod journal;
+pub mod lock;
 pub mod phases;
 
 use std::time::{Duration, Instant};
