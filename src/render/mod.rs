@@ -42,6 +42,6 @@ pub(crate) fn test_node(version: &str, advertise: &str, extra: &str) -> crate::c
          advertiseAddress: \"{advertise}\"\ncluster:\n  kubernetesVersion: {version}\n{extra}"
     );
     let cfg = crate::config::load("test.yaml", text.as_bytes()).unwrap_or_else(|d| panic!("{d}"));
-    let id = crate::config::HostIdentity { hostname: "cp-1".into(), default_address: None };
+    let id = crate::config::HostIdentity { hostname: "cp-1".into(), default_address: None, cri_socket: None };
     crate::config::Resolved::new(cfg, &id).unwrap()
 }
