@@ -106,6 +106,7 @@ async fn send_async(req: &Request<'_>, policy: &Policy) -> Result<Fetched> {
         .map_err(|e| anyhow!("building the HTTP client: {e}"))?;
     let start = Instant::now();
     let mut attempt = 0;
+    let mut last_real: Option<anyhow::Error> = None;
     loop {
         attempt += 1;
         let remaining = policy.deadline.saturating_sub(start.elapsed());
@@ -114,6 +115,9 @@ async fn send_async(req: &Request<'_>, policy: &Policy) -> Result<Fetched> {
             Ok(Ok(f)) => return Ok(f),
             Ok(Err(Failure::Fatal(e))) => return Err(e.context(format!("{} {}", req.method, req.url))),
             Ok(Err(Failure::Retry(e))) => e,
+            // An attempt cut short by the overall deadline says nothing about the server:
+            // report the last real failure instead.
+            Err(_) if budget < policy.attempt_timeout && last_real.is_some() => last_real.take().unwrap(),
             Err(_) => anyhow!("no complete response within {}", crate::workflow::fmt_duration(budget)),
         };
         let pause = policy.backoff(attempt);
@@ -127,6 +131,7 @@ async fn send_async(req: &Request<'_>, policy: &Policy) -> Result<Fetched> {
             );
         }
         tracing::info!("{} {}: attempt {attempt} failed ({err:#}); retrying in {pause:?}", req.method, req.url);
+        last_real = Some(err);
         tokio::time::sleep(pause).await;
     }
 }
