@@ -228,3 +228,44 @@ fn read_only_target_is_caught_before_any_change() {
     assert!(init.stderr.contains("[ERROR DirWritable]"), "{}", init.stderr);
     assert_eq!(f.snapshot(), before, "files changed under a read-only root");
 }
+
+#[test]
+fn a_small_or_full_filesystem_gets_disk_space_warnings() {
+    let f = Fixture::healthy();
+    let var_lib = f.path("/var/lib");
+    std::fs::create_dir_all(&var_lib).unwrap();
+    // A 4 MiB tmpfs as the root's /var/lib (we are root in the test environment).
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&var_lib)
+        .status()
+        .map(|s| s.success());
+    if !mounted.unwrap_or(false) {
+        eprintln!("SKIP a_small_or_full_filesystem_gets_disk_space_warnings: cannot mount a tmpfs (needs root)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(var_lib.clone());
+    let cfg = f.control_plane(&f.dead_socket(), free_port(), "");
+    let disk = |r: &Run| r.findings().into_iter().filter(|(n, _, _)| n == "DiskSpace").collect::<Vec<_>>();
+
+    // Room for neither etcd's 2 GiB nor much else, but less than 85% used: only the etcd warning.
+    let r = preflight(&f, &cfg, &[]);
+    assert_eq!(disk(&r), vec![("DiskSpace".to_string(), "warning".to_string(), false)], "{}", r.stdout);
+    assert!(r.message("DiskSpace").contains("free for /var/lib/etcd; etcd's database may grow to 2 GiB"));
+
+    // Fill it past the kubelet's 15% eviction threshold.
+    std::fs::write(var_lib.join("filler"), vec![0u8; 3584 * 1024]).unwrap();
+    let r = preflight(&f, &cfg, &[]);
+    assert_eq!(disk(&r).len(), 2, "{}", r.stdout);
+    assert!(
+        r.message("DiskSpace").contains("free for /var/lib/kubelet: below 15% the kubelet starts evicting"),
+        "{}",
+        r.stdout
+    );
+}

@@ -31,6 +31,7 @@ pub fn run(g: &Global, a: PreflightArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
         print!("{}", report.render_human());
+        println!("[preflight] {}", report.summary());
     }
     Ok(if report.errors() > 0 { ExitCode::from(Exit::Preflight as u8) } else { ExitCode::SUCCESS })
 }

@@ -83,7 +83,9 @@ pub fn kernel_config(host: &Host, release: &str) -> Option<(String, BTreeMap<Str
         let Ok(bytes) = host.read(&path) else { continue };
         let text = if path.ends_with(".gz") {
             let mut s = String::new();
-            flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut s).ok()?;
+            if flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut s).is_err() {
+                continue;
+            }
             s
         } else {
             String::from_utf8_lossy(&bytes).into_owned()

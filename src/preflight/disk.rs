@@ -27,9 +27,10 @@ pub fn disk_space(etcd_data_dir: Option<String>) -> Check {
         {
             problems.push(Problem::warning(
                 format!(
-                    "only {} of {} free for {KUBELET_DIR}: below 15% the kubelet starts evicting pods and deleting images",
+                    "only {} of {} ({}%) free for {KUBELET_DIR}: below 15% the kubelet starts evicting pods and deleting images",
                     gib(free),
-                    gib(total)
+                    gib(total),
+                    free * 100 / total
                 ),
                 "free space or grow the filesystem",
             ));

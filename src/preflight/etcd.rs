@@ -1,20 +1,19 @@
 //! ExternalEtcdVersion: each external etcd endpoint answers `/version` with a version kubeadm
-//! supports, using the configured client certificate.
+//! supports, using the configured CA and client certificate.
 
 use std::time::Duration;
 
 use super::{Check, Env, Problem};
 use crate::config::ExternalEtcd;
-use crate::config::versions::KubeVersion;
+use crate::config::versions::{ComponentVersions, KubeVersion};
 use crate::workflow::block_on;
 
-/// kubeadm `MinExternalEtcdVersion` for 1.31–1.34 (verify against constants.go per release).
-const MIN_EXTERNAL_ETCD: (u32, u32, u32) = (3, 5, 11);
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn external_etcd_version() -> Check {
     Check::new("ExternalEtcdVersion", |env| {
         let Some(etcd) = env.node.external_etcd() else { return vec![] };
+        let min = min_external_etcd(&env.node.version);
         let client = match client(env, etcd) {
             Ok(c) => c,
             Err(e) => return vec![Problem::error(e, "fix cluster.etcd.external caFile/certFile/keyFile")],
@@ -22,17 +21,22 @@ pub fn external_etcd_version() -> Check {
         etcd.endpoints
             .iter()
             .filter_map(|ep| {
-                let v = match block_on(version(&client, ep)) {
+                let url = format!("{}/version", ep.trim_end_matches('/'));
+                let v = match block_on(version(&client, &url)) {
                     Ok(v) => v,
-                    Err(e) => return Some(Problem::error(e, "check that etcd runs and the endpoint and certificates are right")),
+                    Err(e) => {
+                        return Some(Problem::error(
+                            format!("{url}: {e}"),
+                            "check that etcd runs and the endpoint and certificates are right",
+                        ));
+                    }
                 };
-                let parsed = KubeVersion::parse(&v).ok().map(|k| (k.major, k.minor, k.patch));
-                match parsed {
-                    Some(have) if have >= MIN_EXTERNAL_ETCD => None,
+                match semver(&v) {
+                    Some(have) if have >= semver(min).unwrap_or_default() => None,
                     _ => Some(Problem::error(
                         format!(
-                            "this version of kubeboot only supports external etcd version >= {}.{}.{}. Current version: {v} ({ep})",
-                            MIN_EXTERNAL_ETCD.0, MIN_EXTERNAL_ETCD.1, MIN_EXTERNAL_ETCD.2
+                            "this version of kubeboot only supports external etcd version >= {min} for Kubernetes {}. Current version: {v} ({ep})",
+                            env.node.version
                         ),
                         "upgrade the external etcd cluster",
                     )),
@@ -42,30 +46,70 @@ pub fn external_etcd_version() -> Check {
     })
 }
 
+/// kubeadm's `MinExternalEtcdVersion` is the etcd it pins for the oldest control plane it can
+/// run next to (one minor back); patch releases of kubeadm raise both together.
+fn min_external_etcd(v: &KubeVersion) -> &'static str {
+    ComponentVersions::for_minor(v.minor.saturating_sub(1)).etcd
+}
+
+/// `3.5.16-0` or `3.4.23` → (3, 5, 16).
+fn semver(v: &str) -> Option<(u32, u32, u32)> {
+    let k = KubeVersion::parse(v.split('-').next()?).ok()?;
+    Some((k.major, k.minor, k.patch))
+}
+
+/// An HTTP client trusting only the etcd CA and presenting the client key pair; names resolve
+/// through hickory (reqwest's `hickory-dns`), never libc.
 fn client(env: &Env, etcd: &ExternalEtcd) -> Result<reqwest::Client, String> {
     let read = |p: &str| env.host.read(p).map_err(|e| format!("couldn't load external etcd file {p}: {e}"));
+    let pair_err = |e: &dyn std::fmt::Display| {
+        format!("couldn't load external etcd's certificate and key pair {}, {}: {e}", etcd.cert_file, etcd.key_file)
+    };
     let mut b = reqwest::Client::builder().timeout(TIMEOUT).no_proxy();
+    let with_identity = !etcd.cert_file.is_empty() && !etcd.key_file.is_empty();
     if !etcd.ca_file.is_empty() {
         let ca = reqwest::Certificate::from_pem(&read(&etcd.ca_file)?).map_err(|e| format!("{}: {e}", etcd.ca_file))?;
         b = b.tls_certs_only([ca]);
     }
-    if !etcd.cert_file.is_empty() && !etcd.key_file.is_empty() {
+    if with_identity {
         let mut pem = read(&etcd.cert_file)?;
         pem.extend(read(&etcd.key_file)?);
-        let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
-            format!("couldn't load external etcd's certificate and key pair {}, {}: {e}", etcd.cert_file, etcd.key_file)
-        })?;
-        b = b.identity(id);
+        b = b.identity(reqwest::Identity::from_pem(&pem).map_err(|e| pair_err(&e))?);
     }
-    b.build().map_err(|e| format!("cannot build the etcd client: {e}"))
+    // rustls checks that the key matches the certificate only here.
+    b.build().map_err(|e| {
+        let cause = root_cause(&e);
+        if with_identity { pair_err(&cause) } else { format!("cannot build the etcd client: {cause}") }
+    })
 }
 
-async fn version(client: &reqwest::Client, endpoint: &str) -> Result<String, String> {
-    let url = format!("{}/version", endpoint.trim_end_matches('/'));
-    let resp = client.get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
+async fn version(client: &reqwest::Client, url: &str) -> Result<String, String> {
+    let resp = client.get(url).send().await.map_err(|e| root_cause(&e))?;
     if !resp.status().is_success() {
-        return Err(format!("{url}: server responded with {}", resp.status()));
+        return Err(format!("server responded with {}", resp.status()));
     }
-    let body: serde_json::Value = resp.json().await.map_err(|e| format!("{url}: {e}"))?;
-    body["etcdserver"].as_str().map(String::from).ok_or_else(|| format!("{url}: no etcdserver version in the answer"))
+    let body: serde_json::Value = resp.json().await.map_err(|e| format!("the answer is not JSON: {e}"))?;
+    body["etcdserver"].as_str().map(String::from).ok_or_else(|| "no etcdserver version in the answer".into())
+}
+
+/// reqwest nests the useful part (`Connection refused`, a TLS alert) deep in its error chain.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimum_follows_the_previous_minor() {
+        assert_eq!(semver("3.5.16-0"), Some((3, 5, 16)));
+        assert_eq!(semver("3.4.23"), Some((3, 4, 23)));
+        assert_eq!(min_external_etcd(&KubeVersion::parse("v1.34.1").unwrap()), "3.5.21-0");
+        assert_eq!(min_external_etcd(&KubeVersion::parse("v1.31.0").unwrap()), "3.5.15-0");
+    }
 }

@@ -11,7 +11,7 @@ use crate::host::facts;
 /// The kubelet may be up to three minors older than the control plane, never newer.
 const KUBELET_SKEW: u32 = 3;
 
-/// `kubelet --version` against the node's version. `check_newer` is off for worker joins, where
+/// `kubelet --version` against the node's version. `check_newer` is off for joins, where
 /// kubeadm does not know the control-plane version yet.
 pub fn kubelet_version(check_newer: bool) -> Check {
     Check::new("KubeletVersion", move |env| {

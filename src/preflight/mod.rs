@@ -130,6 +130,8 @@ pub const CHECK_NAMES: &[&str] = &[
     "HTTPProxyCIDR",
     "ExternalEtcdVersion",
     "ExternalEtcdClientCertificates",
+    // kubeadm pulls images as part of preflight; kubeboot leaves pulls to the kubelet, but the
+    // name stays valid so existing ignore lists keep working.
     "ImagePull",
     // kubeboot's own checks.
     "DirWritable",
@@ -170,15 +172,17 @@ pub struct IgnoreList {
 }
 
 impl IgnoreList {
-    /// Validates every name; unknown names are an error listing all of them.
+    /// Validates every name (blank entries, as in `--ignore-preflight-errors=`, are skipped);
+    /// unknown names are an error listing all of them.
     pub fn parse(names: &[String]) -> Result<Self, String> {
-        let bad: Vec<String> = names.iter().filter_map(|n| check_ignore_name(n.trim()).err()).collect();
+        let names: Vec<&str> = names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()).collect();
+        let bad: Vec<String> = names.iter().filter_map(|n| check_ignore_name(n).err()).collect();
         if !bad.is_empty() {
             return Err(bad.join("; "));
         }
         Ok(IgnoreList {
-            all: names.iter().any(|n| n.trim().eq_ignore_ascii_case("all")),
-            names: names.iter().map(|n| n.trim().to_ascii_lowercase()).collect(),
+            all: names.iter().any(|n| n.eq_ignore_ascii_case("all")),
+            names: names.iter().map(|n| n.to_ascii_lowercase()).collect(),
         })
     }
 
@@ -221,10 +225,14 @@ pub fn phase(ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Resu
     ctx.say("preflight", "Running pre-flight checks");
     let report = check_node(&ctx.host, &ctx.node, &ignore);
     eprint!("{}", report.render_human());
-    if report.errors() > 0 {
-        return Err(coded(Exit::Preflight, report.summary()));
-    }
-    Ok(())
+    let outcome = if report.errors() > 0 {
+        Err(coded(Exit::Preflight, report.summary()))
+    } else {
+        ctx.say("preflight", report.summary());
+        Ok(())
+    };
+    ctx.state.preflight = Some(report);
+    outcome
 }
 
 #[cfg(test)]
@@ -246,6 +254,7 @@ mod tests {
         let list = IgnoreList::parse(&["swap".into(), " Port-6443".into()]).unwrap();
         assert!(list.covers("Swap") && list.covers("port-6443") && !list.covers("NumCPU"));
         assert!(IgnoreList::parse(&["ALL".into()]).unwrap().covers("anything"));
+        assert!(!IgnoreList::parse(&["".into()]).unwrap().covers("Swap"));
         let err = IgnoreList::parse(&["Swap".into(), "Nope".into(), "Bad".into()]).unwrap_err();
         assert!(err.contains("`Nope`") && err.contains("`Bad`"), "{err}");
     }

@@ -52,8 +52,8 @@ pub fn advertise_address() -> Check {
     })
 }
 
-/// The cluster endpoints a joining node talks to accept TCP connections. A warning: at first
-/// boot the network may still be coming up, and discovery keeps retrying.
+/// The cluster endpoints a joining node talks to answer TLS. A warning: at first boot the
+/// network may still be coming up, and discovery keeps retrying.
 pub fn join_endpoint() -> Check {
     Check::new("JoinEndpoint", |env| {
         endpoints(env)
@@ -97,11 +97,40 @@ fn reach(env: &Env, host: &str, port: u16) -> Result<(), String> {
     let mut last = format!("{host} has no address");
     for ip in addrs {
         match std::net::TcpStream::connect_timeout(&SocketAddr::new(ip, port), CONNECT_TIMEOUT) {
-            Ok(_) => return Ok(()),
+            Ok(stream) => return presents_certificate(stream, host).map_err(|e| format!("{ip}: {e}")),
             Err(e) => last = format!("{ip}: {e}"),
         }
     }
     Err(last)
+}
+
+/// A TCP connect alone proves little (a transparent proxy or a wrong service accepts it too);
+/// an API server answers a TLS ClientHello with its certificate. The handshake trusts no CA,
+/// so it ends right there with "unknown issuer" — which is the proof; nothing is sent or
+/// trusted, and the CA pin is checked later by discovery.
+fn presents_certificate(mut stream: std::net::TcpStream, host: &str) -> Result<(), String> {
+    use std::sync::Arc;
+    stream
+        .set_read_timeout(Some(CONNECT_TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(CONNECT_TIMEOUT)))
+        .map_err(|e| e.to_string())?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    while conn.is_handshaking() {
+        if let Err(e) = conn.complete_io(&mut stream) {
+            let tls = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+            return match tls {
+                Some(rustls::Error::InvalidCertificate(_)) => Ok(()),
+                _ => Err(format!("connected, but it does not answer TLS like an API server ({e})")),
+            };
+        }
+    }
+    Ok(())
 }
 
 /// An IP literal, /etc/hosts under the root, then DNS (hickory, the live resolv.conf).

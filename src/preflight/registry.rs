@@ -101,7 +101,9 @@ fn join_checks(node: &Resolved) -> Vec<Check> {
     checks
 }
 
-/// kubeadm `addCommonChecks`. `check_newer_kubelet` is off for joins, as in kubeadm.
+/// kubeadm `addCommonChecks`. `check_newer_kubelet` is off for joins, as in kubeadm. kubeadm's
+/// join passes no Kubernetes version to the executable list; kubeboot uses the configured one,
+/// which is what the node's kube-proxy will run.
 fn common_checks(node: &Resolved, check_newer_kubelet: bool) -> Vec<Check> {
     let mut checks = vec![cri::cri(), swap::swap()];
     checks.extend(

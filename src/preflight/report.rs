@@ -33,7 +33,7 @@ impl Report {
     }
 
     /// `[ERROR Name]: what — how to fix` / `[WARNING Name]: ...` lines, then facts as
-    /// `[preflight] Name: ...`.
+    /// `[preflight] Name: ...`. The summary line is separate (`summary`).
     pub fn render_human(&self) -> String {
         let mut out = String::new();
         for f in &self.findings {
@@ -46,7 +46,6 @@ impl Report {
                 Severity::Info => writeln!(out, "[preflight] {}: {}", f.name, f.message),
             };
         }
-        let _ = writeln!(out, "[preflight] {}", self.summary());
         out
     }
 
@@ -104,7 +103,7 @@ mod tests {
         assert!(text.starts_with("\t[ERROR NumCPU]: NumCPU message\n\t[ERROR Mem]: Mem message\n"), "{text}");
         assert!(text.contains("\t[WARNING Port-6443]: Port-6443 message (error ignored)\n"), "{text}");
         assert!(text.contains("[preflight] CRI: CRI message\n"), "{text}");
-        assert!(text.contains("--ignore-preflight-errors=NumCPU,Mem"), "{text}");
+        assert!(r.summary().contains("--ignore-preflight-errors=NumCPU,Mem"), "{}", r.summary());
         let json = r.to_json();
         assert_eq!(json["errors"], 2);
         assert_eq!(json["findings"][3]["ignored"], true);

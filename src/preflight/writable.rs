@@ -5,6 +5,7 @@
 //! directory timestamps untouched.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{AccessFlags, access};
@@ -12,19 +13,22 @@ use nix::unistd::{AccessFlags, access};
 use super::{Check, Env, Problem};
 use crate::config::resolve::{KUBELET_DIR, KUBERNETES_DIR, MANIFESTS_DIR};
 use crate::host::facts;
+use crate::render::kubelet::DROPIN_PATH;
 
-/// The directories init or join write into.
+/// The directories init or join write into. The manifests dir is the kubelet's staticPodPath on
+/// every node, so workers get it too.
 fn targets(env: &Env) -> Vec<String> {
     let node = env.node;
-    let mut dirs = vec![KUBERNETES_DIR.to_string(), node.pki_dir().to_string(), KUBELET_DIR.to_string()];
-    if node.role().is_control_plane() {
-        dirs.push(MANIFESTS_DIR.to_string());
-        if let Some(etcd) = node.local_etcd() {
-            dirs.push(etcd.data_dir);
-        }
-    } else {
-        // A worker's kubelet still reads static Pods from here; kubeboot creates it empty.
-        dirs.push(MANIFESTS_DIR.to_string());
+    // kubelet-start's systemd drop-in (`10-kubeadm.conf`).
+    let dropin_dir = Path::new(DROPIN_PATH).parent().and_then(Path::to_str).unwrap_or("/etc/systemd/system");
+    let mut dirs: Vec<String> = [KUBERNETES_DIR, MANIFESTS_DIR, node.pki_dir(), KUBELET_DIR, dropin_dir]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    if node.role().is_control_plane()
+        && let Some(etcd) = node.local_etcd()
+    {
+        dirs.push(etcd.data_dir);
     }
     dirs
 }

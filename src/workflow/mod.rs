@@ -1,6 +1,9 @@
 //! Runs phases in kubeadm's order. A `PhaseObserver` (the first-boot journal) sees each
 //! phase start and finish, which is how a crashed run resumes instead of starting over.
 
+pub mod failpoint;
+pub mod journal;
+pub mod lock;
 pub mod phases;
 
 use std::time::{Duration, Instant};
@@ -36,6 +39,9 @@ pub struct State {
     /// Keys generated ahead for later phases: `certs` makes the kubeconfig client keys in the
     /// same parallel batch as its own, so a full run keeps every core busy once.
     pub spare_keys: Vec<crate::pki::PrivateKey>,
+    /// Every preflight finding, also when preflight stopped the run: the first-boot report
+    /// includes them (`Report::to_json`).
+    pub preflight: Option<crate::preflight::Report>,
 }
 
 impl Ctx {
