@@ -210,7 +210,11 @@ fn control_plane_join_adds_promotes_and_survives_a_crash_after_member_add() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let command = manifest_command(&b);
-    assert!(command.contains(&format!("--initial-cluster=cp-1=https://{ip_a}:2380,cp-2={peer_b}")), "{command:?}");
+    // Every member by name; the order is etcd's (by member ID), as kubeadm takes it.
+    let initial = command.iter().find_map(|f| f.strip_prefix("--initial-cluster=")).expect("--initial-cluster");
+    let mut entries: Vec<&str> = initial.split(',').collect();
+    entries.sort();
+    assert_eq!(entries, [format!("cp-1=https://{ip_a}:2380"), format!("cp-2={peer_b}")], "{command:?}");
     assert!(command.contains(&"--initial-cluster-state=existing".to_string()), "{command:?}");
     let data_b = tempfile::tempdir().unwrap();
     let _etcd_b = start_etcd(&b, &ip_b, data_b.path());
