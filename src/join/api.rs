@@ -33,6 +33,8 @@ pub struct ApiClient {
 pub enum GetError {
     /// Connection refused, TLS failure, timeout: worth retrying until the deadline.
     Unreachable(String),
+    /// The server's certificate does not verify against the trusted CA: never retried.
+    Untrusted(String),
     Unauthorized,
     Forbidden,
     /// Any other non-success status.
@@ -43,6 +45,7 @@ impl std::fmt::Display for GetError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             GetError::Unreachable(e) => write!(f, "unreachable: {e}"),
+            GetError::Untrusted(e) => write!(f, "its certificate is not trusted: {e}"),
             GetError::Unauthorized => f.write_str("401 Unauthorized"),
             GetError::Forbidden => f.write_str("403 Forbidden"),
             GetError::Status(s, body) => write!(f, "{s}: {body}"),
@@ -88,7 +91,14 @@ impl ApiClient {
         if let Some(b) = &self.bearer {
             req = req.bearer_auth(b);
         }
-        let resp = req.send().await.map_err(|e| GetError::Unreachable(error_chain(&e)))?;
+        let resp = req.send().await.map_err(|e| {
+            let chain = error_chain(&e);
+            if chain.contains("invalid peer certificate") {
+                GetError::Untrusted(chain)
+            } else {
+                GetError::Unreachable(chain)
+            }
+        })?;
         let status = resp.status();
         match status {
             StatusCode::NOT_FOUND => Ok(None),

@@ -94,6 +94,11 @@ impl TokenDiscovery<'_> {
                         client.base()
                     )
                 }
+                Err(GetError::Untrusted(e)) => bail!(
+                    "the API server at {} presented a certificate not signed by the pinned cluster CA ({e}); \
+                     someone may be intercepting the connection: nothing was sent to it",
+                    client.base()
+                ),
                 Err(GetError::Unreachable(e)) => {
                     last = anyhow!(
                         "the API server at {} is unreachable: {e}; check join.apiServerEndpoint and the network",
