@@ -1,77 +1,25 @@
 //! Control-plane join's `control-plane-prepare` against the stand-in API server (see
-//! join_support): Secret kube-system/kubeadm-certs is built here from the spec (reference §12.5:
-//! AES-256-GCM, 12-byte nonce first, tag last, no AAD) out of a kubeboot-rendered first
-//! control-plane node's files; the joining node downloads and decrypts them, then makes its own
-//! leaf certificates (checked with openssl), kubeconfigs and manifests.
+//! join_support): Secret kube-system/kubeadm-certs is built by the test from the spec (reference
+//! §12.5) out of a kubeboot-rendered first control-plane node's files; the joining node
+//! downloads and decrypts them, then makes its own leaf certificates (checked with openssl),
+//! kubeconfigs and manifests.
 
 mod join_support;
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use join_support::*;
 use serde_json::json;
 
 const TOKEN: &str = "abcdef.0123456789abcdef";
 const CERT_KEY: &str = "6d3f6c1a7a3e4f0b9c2d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b";
-/// Data key in kubeadm-certs → path under the PKI dir.
-const SHARED: &[(&str, &str)] = &[
-    ("ca.crt", "ca.crt"),
-    ("ca.key", "ca.key"),
-    ("front-proxy-ca.crt", "front-proxy-ca.crt"),
-    ("front-proxy-ca.key", "front-proxy-ca.key"),
-    ("sa.key", "sa.key"),
-    ("sa.pub", "sa.pub"),
-    ("etcd-ca.crt", "etcd/ca.crt"),
-    ("etcd-ca.key", "etcd/ca.key"),
-];
 
-fn encrypt(key_hex: &str, plain: &[u8]) -> Vec<u8> {
-    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-    let key: Vec<u8> = (0..64).step_by(2).map(|i| u8::from_str_radix(&key_hex[i..i + 2], 16).unwrap()).collect();
-    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
-    let mut nonce = [0u8; 12];
-    aws_lc_rs::rand::fill(&mut nonce).unwrap();
-    let mut sealed = plain.to_vec();
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut sealed).unwrap();
-    [nonce.as_slice(), &sealed].concat()
+fn cluster(upload_key: &str) -> StandInCluster {
+    StandInCluster::start(TOKEN, upload_key)
 }
 
-struct Cluster {
-    cp: Node,
-    api: StandInApiServer,
-    pin: String,
-}
-
-fn cluster(upload_key: &str) -> Cluster {
-    let cp = cluster_pki("127.0.0.1");
-    let api = StandInApiServer::start(
-        "127.0.0.1",
-        &std::fs::read(cp.pki("apiserver.crt")).unwrap(),
-        &std::fs::read(cp.pki("apiserver.key")).unwrap(),
-    );
-    api.accept_token(TOKEN);
-    let kubeconfig =
-        cluster_info_kubeconfig(&format!("https://{}", api.endpoint()), &std::fs::read(cp.pki("ca.crt")).unwrap());
-    api.put(
-        CLUSTER_INFO,
-        cluster_info(json!({"kubeconfig": kubeconfig, "jws-kubeconfig-abcdef": python_jws(&kubeconfig, "abcdef", "0123456789abcdef")})),
-    );
-    let data: BTreeMap<&str, String> =
-        SHARED.iter().map(|(k, f)| (*k, B64.encode(encrypt(upload_key, &std::fs::read(cp.pki(f)).unwrap())))).collect();
-    api.put(
-        "/api/v1/namespaces/kube-system/secrets/kubeadm-certs",
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kubeadm-certs", "namespace": "kube-system"},
-               "type": "Opaque", "data": data}),
-    );
-    let pin = openssl_pin(&cp.pki("ca.crt"));
-    Cluster { cp, api, pin }
-}
-
-fn joiner(c: &Cluster) -> Node {
+fn joiner(c: &StandInCluster) -> Node {
     let node = Node::new(&format!(
         "apiVersion: kubeboot.io/v1alpha1
 kind: NodeConfig
@@ -109,7 +57,7 @@ fn control_plane_prepare_downloads_the_shared_cas_and_makes_this_nodes_files() {
     let out = node.run(&["join", "phase", "control-plane-prepare"]);
     assert!(out.status.success(), "{}", text(&out));
 
-    for (_, f) in SHARED {
+    for (_, f) in SHARED_CERTS {
         assert_eq!(std::fs::read(node.pki(f)).unwrap(), std::fs::read(c.cp.pki(f)).unwrap(), "{f} differs");
         let want = if f.ends_with(".crt") { 0o644 } else { 0o600 };
         assert_eq!(mode(&node.pki(f)), want, "{f}");

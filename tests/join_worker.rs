@@ -12,40 +12,11 @@ use serde_json::{Value, json};
 
 const TOKEN: &str = "abcdef.0123456789abcdef";
 
-struct Cluster {
-    cp: Node,
-    api: StandInApiServer,
-    pin: String,
-    kubelet_config: String,
+fn cluster() -> StandInCluster {
+    StandInCluster::start(TOKEN, &"ab".repeat(32))
 }
 
-fn cluster() -> Cluster {
-    let cp = cluster_pki("127.0.0.1");
-    let out = cp.run(&["render"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let api = StandInApiServer::start(
-        "127.0.0.1",
-        &std::fs::read(cp.pki("apiserver.crt")).unwrap(),
-        &std::fs::read(cp.pki("apiserver.key")).unwrap(),
-    );
-    api.accept_token(TOKEN);
-    let ca = std::fs::read(cp.pki("ca.crt")).unwrap();
-    let kubeconfig = cluster_info_kubeconfig(&format!("https://{}", api.endpoint()), &ca);
-    api.put(
-        CLUSTER_INFO,
-        cluster_info(json!({"kubeconfig": kubeconfig, "jws-kubeconfig-abcdef": python_jws(&kubeconfig, "abcdef", "0123456789abcdef")})),
-    );
-    let kubelet_config = std::fs::read_to_string(cp.path("/var/lib/kubelet/config.yaml")).unwrap();
-    api.put(
-        "/api/v1/namespaces/kube-system/configmaps/kubelet-config",
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kubelet-config", "namespace": "kube-system"},
-               "data": {"kubelet": kubelet_config}}),
-    );
-    let pin = openssl_pin(&cp.pki("ca.crt"));
-    Cluster { cp, api, pin, kubelet_config }
-}
-
-fn worker(c: &Cluster) -> Node {
+fn worker(c: &StandInCluster) -> Node {
     let node = Node::new(&format!(
         "apiVersion: kubeboot.io/v1alpha1
 kind: NodeConfig

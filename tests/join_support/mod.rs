@@ -274,3 +274,81 @@ pub fn cluster_info(data: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap",
            "metadata": {"name": "cluster-info", "namespace": "kube-public"}, "data": data})
 }
+
+/// A data key of Secret kubeadm-certs and the file under the PKI dir it holds (local etcd).
+pub const SHARED_CERTS: &[(&str, &str)] = &[
+    ("ca.crt", "ca.crt"),
+    ("ca.key", "ca.key"),
+    ("front-proxy-ca.crt", "front-proxy-ca.crt"),
+    ("front-proxy-ca.key", "front-proxy-ca.key"),
+    ("sa.key", "sa.key"),
+    ("sa.pub", "sa.pub"),
+    ("etcd-ca.crt", "etcd/ca.crt"),
+    ("etcd-ca.key", "etcd/ca.key"),
+];
+
+/// kubeadm `EncryptBytes` written from the spec (reference §12.5): AES-256-GCM, key = the
+/// hex-decoded certificate key, 12-byte random nonce first, tag last, no AAD.
+pub fn kubeadm_encrypt(key_hex: &str, plain: &[u8]) -> Vec<u8> {
+    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    let key: Vec<u8> = (0..64).step_by(2).map(|i| u8::from_str_radix(&key_hex[i..i + 2], 16).unwrap()).collect();
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
+    let mut nonce = [0u8; 12];
+    aws_lc_rs::rand::fill(&mut nonce).unwrap();
+    let mut sealed = plain.to_vec();
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut sealed).unwrap();
+    [nonce.as_slice(), &sealed].concat()
+}
+
+/// A first control-plane node rendered by kubeboot (`render`) and the stand-in API server
+/// serving what a kubeadm cluster serves a joining node: cluster-info signed for `token`, the
+/// kubelet-config ConfigMap (this node's config.yaml) and kubeadm-certs under `certificate_key`.
+pub struct StandInCluster {
+    pub cp: Node,
+    pub api: StandInApiServer,
+    /// The CA pin, computed by openssl.
+    pub pin: String,
+    pub kubelet_config: String,
+}
+
+impl StandInCluster {
+    pub fn start(token: &str, certificate_key: &str) -> Self {
+        let cp = cluster_pki("127.0.0.1");
+        let out = cp.run(&["render"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let api = StandInApiServer::start(
+            "127.0.0.1",
+            &std::fs::read(cp.pki("apiserver.crt")).unwrap(),
+            &std::fs::read(cp.pki("apiserver.key")).unwrap(),
+        );
+        api.accept_token(token);
+        let (id, secret) = token.split_once('.').unwrap();
+        let kubeconfig =
+            cluster_info_kubeconfig(&format!("https://{}", api.endpoint()), &std::fs::read(cp.pki("ca.crt")).unwrap());
+        let jws = python_jws(&kubeconfig, id, secret);
+        api.put(CLUSTER_INFO, cluster_info(json!({"kubeconfig": kubeconfig, format!("jws-kubeconfig-{id}"): jws})));
+        let kubelet_config = std::fs::read_to_string(cp.path("/var/lib/kubelet/config.yaml")).unwrap();
+        api.put(
+            "/api/v1/namespaces/kube-system/configmaps/kubelet-config",
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "kubelet-config", "namespace": "kube-system"},
+                   "data": {"kubelet": kubelet_config}}),
+        );
+        use base64::Engine;
+        let data: BTreeMap<&str, String> = SHARED_CERTS
+            .iter()
+            .map(|(k, f)| {
+                let sealed = kubeadm_encrypt(certificate_key, &std::fs::read(cp.pki(f)).unwrap());
+                (*k, base64::engine::general_purpose::STANDARD.encode(sealed))
+            })
+            .collect();
+        api.put(
+            "/api/v1/namespaces/kube-system/secrets/kubeadm-certs",
+            json!({"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": "kubeadm-certs", "namespace": "kube-system"},
+                   "type": "Opaque", "data": data}),
+        );
+        let pin = openssl_pin(&cp.pki("ca.crt"));
+        StandInCluster { cp, api, pin, kubelet_config }
+    }
+}
