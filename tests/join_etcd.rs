@@ -2,7 +2,9 @@
 //! rendered manifest; kubeboot's `join phase etcd-join` for node B adds B through A's real
 //! etcd v3 gateway, writes B's etcd.yaml, and promotes B once the test has started etcd B from
 //! exactly that manifest. A crash right after the member add is simulated by calling the add
-//! step first and then running the whole phase: the cluster must still have two members.
+//! step first and then running the whole phase: the cluster must still have two members. B
+//! finds A's client URL as kubeadm does, from the etcd Pod's annotation read with admin.conf;
+//! that one read goes to the stand-in API server (there is no kube-apiserver on this machine).
 //!
 //! Manifest → host mapping (as in render_etcd.rs): host paths get the test root prefix, the data
 //! dir is a temp dir, each node listens on its own loopback address (127.a.b.1 and 127.a.b.2, so
@@ -132,6 +134,43 @@ fn member_list(certs: &Node, ip: &str) -> Vec<serde_json::Value> {
     v["members"].as_array().unwrap().clone()
 }
 
+/// The stand-in API server (see join_support) on 127.0.0.1, serving with a certificate from A's
+/// CA and authorizing A's CA's client certificates (B's admin.conf), listing A's etcd Pod with
+/// kubeadm's client-URL annotation: how kubeadm finds the etcd members to join.
+fn api_listing_etcd_pod(a: &Node, ip_a: &str) -> StandInApiServer {
+    use kubeboot::pki::{
+        Authority, CertRequest, PrivateKey, cert_der_from_pem, pem_text, table::SanList, table::Usage,
+    };
+    let ca = Authority {
+        base: "ca".into(),
+        cert_der: cert_der_from_pem(&std::fs::read(a.pki("ca.crt")).unwrap()).unwrap(),
+        key: Some(PrivateKey::from_pem(&std::fs::read_to_string(a.pki("ca.key")).unwrap()).unwrap()),
+    };
+    let key = PrivateKey::generate(kubeboot::config::EncryptionAlgorithm::EcdsaP256).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let req = CertRequest {
+        cn: "kube-apiserver".into(),
+        org: None,
+        usages: vec![Usage::ServerAuth],
+        sans: SanList { dns: vec![], ips: vec!["127.0.0.1".parse().unwrap()] },
+        not_before: now - time::Duration::minutes(5),
+        not_after: now + time::Duration::hours(1),
+    };
+    let cert = pem_text("CERTIFICATE", &ca.sign(&req, &key).unwrap());
+    let api = StandInApiServer::start_with_client_ca(
+        "127.0.0.1",
+        cert.as_bytes(),
+        key.pem().as_bytes(),
+        Some(&std::fs::read(a.pki("ca.crt")).unwrap()),
+    );
+    api.put(
+        "/api/v1/namespaces/kube-system/pods?labelSelector=component%3Detcd%2Ctier%3Dcontrol-plane",
+        serde_json::json!({"kind": "PodList", "items": [{"metadata": {"name": "etcd-cp-1", "namespace": "kube-system",
+            "annotations": {"kubeadm.kubernetes.io/etcd.advertise-client-urls": format!("https://{ip_a}:2379")}}}]}),
+    );
+    api
+}
+
 #[test]
 fn control_plane_join_adds_promotes_and_survives_a_crash_after_member_add() {
     if !have("etcd") || !have("etcdctl") {
@@ -148,18 +187,23 @@ fn control_plane_join_adds_promotes_and_survives_a_crash_after_member_add() {
     let _etcd_a = start_etcd(&a, &ip_a, data_a.path());
     wait_healthy(&a, &ip_a, &a.dir.path().join("etcd.log"));
 
-    // Node B: joins with A's shared CAs (what download-certs brings) and its own leaf certs.
-    let b = Node::new(&cp_config(
-        "control-plane-join",
-        "cp-2",
-        &ip_b,
-        &format!(
-            "join:\n  apiServerEndpoint: {ip_a}:6443\n  token: abcdef.0123456789abcdef\n  caCertHashes:\n  - {}\n  \
-             etcdEndpoints:\n  - https://{ip_a}:2379\ncertificateKey: {}\n",
-            openssl_pin(&a.pki("ca.crt")),
-            "ab".repeat(32)
-        ),
-    ));
+    // Node B: joins with A's shared CAs (what download-certs brings) and its own leaf certs and
+    // kubeconfigs; its admin.conf reaches the API server, which lists the etcd members' URLs.
+    let api = api_listing_etcd_pod(&a, &ip_a);
+    let b = Node::new(
+        &cp_config(
+            "control-plane-join",
+            "cp-2",
+            &ip_b,
+            &format!(
+                "join:\n  apiServerEndpoint: {ip_a}:6443\n  token: abcdef.0123456789abcdef\n  caCertHashes:\n  - {}\n\
+                 certificateKey: {}\n",
+                openssl_pin(&a.pki("ca.crt")),
+                "ab".repeat(32)
+            ),
+        )
+        .replace(&format!("controlPlaneEndpoint: {ip_b}:6443"), &format!("controlPlaneEndpoint: {}", api.endpoint())),
+    );
     b.write("/etc/hostname", b"cp-2\n");
     for f in [
         "ca.crt",
@@ -173,8 +217,10 @@ fn control_plane_join_adds_promotes_and_survives_a_crash_after_member_add() {
     ] {
         b.write(&format!("/etc/kubernetes/pki/{f}"), &std::fs::read(a.pki(f)).unwrap());
     }
-    let out = b.run(&["join", "phase", "control-plane-prepare", "certs"]);
-    assert!(out.status.success(), "{}", text(&out));
+    for sub in ["certs", "kubeconfig"] {
+        let out = b.run(&["join", "phase", "control-plane-prepare", sub]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
     assert_eq!(std::fs::read(b.pki("etcd/ca.crt")).unwrap(), std::fs::read(a.pki("etcd/ca.crt")).unwrap(), "CA reused");
 
     // Crash between member add and start: the add happened, nothing else did.
@@ -229,6 +275,10 @@ fn control_plane_join_adds_promotes_and_survives_a_crash_after_member_add() {
     let said = text(&out);
     assert!(said.contains("added by an earlier run"), "{said}");
     assert!(said.contains("Promoted etcd learner cp-2"), "{said}");
+    assert!(
+        api.seen().iter().any(|r| r.path.starts_with("/api/v1/namespaces/kube-system/pods?")),
+        "the etcd endpoints came from the etcd Pod annotation"
+    );
 
     // Two started members, B promoted, data written on A readable on B.
     let members = member_list(&a, &ip_a);

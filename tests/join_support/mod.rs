@@ -4,7 +4,7 @@
 //! this machine): an in-process HTTPS server with a given serving certificate that answers GETs
 //! for the objects it holds (404 otherwise), like the API server: `cluster-info` to anyone,
 //! everything else only to `Authorization: Bearer <accepted token>` (401 for an unknown token,
-//! 403 for anonymous). It records every request with all its headers, so a test can prove what
+//! 403 for anonymous) or, when started with a client CA, to a client certificate it signed. It records every request with all its headers, so a test can prove what
 //! a client did or did not send. The same server with an attacker's certificate is the capturing
 //! MITM endpoint.
 #![allow(dead_code)] // each test binary uses a different subset
@@ -57,6 +57,11 @@ impl Drop for StandInApiServer {
 impl StandInApiServer {
     /// Serves TLS with `cert_pem` (leaf first) and `key_pem` on `ip`, a free port.
     pub fn start(ip: &str, cert_pem: &[u8], key_pem: &[u8]) -> Self {
+        Self::start_with_client_ca(ip, cert_pem, key_pem, None)
+    }
+
+    /// As `start`; a client certificate signed by `client_ca_pem` is then authorized for everything.
+    pub fn start_with_client_ca(ip: &str, cert_pem: &[u8], key_pem: &[u8], client_ca_pem: Option<&[u8]>) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let certs: Vec<_> = pem::parse_many(cert_pem)
             .unwrap()
@@ -65,12 +70,22 @@ impl StandInApiServer {
             .collect();
         let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem).unwrap();
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
             .unwrap();
+        let builder = match client_ca_pem {
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(pem::parse(ca).unwrap().into_contents().into()).unwrap();
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .allow_unauthenticated()
+                    .build()
+                    .unwrap();
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let mut tls = builder.with_single_cert(certs, key).unwrap();
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
         let listener = runtime.block_on(tokio::net::TcpListener::bind(format!("{ip}:0"))).unwrap();
@@ -83,9 +98,10 @@ impl StandInApiServer {
                 let (st, acceptor) = (st.clone(), acceptor.clone());
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let has_client_cert = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let st = st.clone();
-                        async move { Ok::<_, std::convert::Infallible>(st.handle(&req)) }
+                        async move { Ok::<_, std::convert::Infallible>(st.handle(&req, has_client_cert)) }
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(tls), svc)
@@ -116,12 +132,12 @@ impl StandInApiServer {
 }
 
 impl State {
-    fn handle(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    fn handle(&self, req: &Request<Incoming>, has_client_cert: bool) -> Response<Full<Bytes>> {
         let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
         let headers =
             req.headers().iter().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into())).collect();
         self.seen.lock().unwrap().push(Seen { method: req.method().to_string(), path: path.clone(), headers });
-        if path != CLUSTER_INFO {
+        if path != CLUSTER_INFO && !has_client_cert {
             let bearer = req.headers().get("authorization").and_then(|v| v.to_str().ok());
             let accepted = self.accepted_token.lock().unwrap().clone();
             match (bearer, accepted) {
