@@ -297,3 +297,26 @@ fn control_plane_join_adds_promotes_and_survives_a_crash_after_member_add() {
     assert!(text(&out).contains("is a voting member"), "{}", text(&out));
     assert_eq!(member_list(&a, &ip_a).len(), 2);
 }
+
+#[test]
+fn an_unreachable_etcd_cluster_is_reported_with_what_to_check() {
+    let a = cluster_pki("127.0.0.1");
+    let b = Node::new(&cp_config(
+        "control-plane-join",
+        "cp-2",
+        "127.0.0.2",
+        "join:\n  apiServerEndpoint: 127.0.0.1:6443\n  token: abcdef.0123456789abcdef\n  caCertHashes:\n  - \
+         sha256:abababababababababababababababababababababababababababababababab\n  etcdEndpoints:\n  \
+         - https://127.0.0.1:1\ncertificateKey: abababababababababababababababababababababababababababababababab\n",
+    ));
+    b.write("/etc/hostname", b"cp-2\n");
+    for (_, f) in SHARED_CERTS {
+        b.write(&format!("/etc/kubernetes/pki/{f}"), &std::fs::read(a.pki(f)).unwrap());
+    }
+    assert!(b.run(&["join", "phase", "control-plane-prepare", "certs"]).status.success());
+    let out = b.run(&["join", "phase", "etcd-join"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("the etcd cluster is unreachable or unhealthy"), "{}", text(&out));
+    assert!(text(&out).contains("https://127.0.0.1:1"), "{}", text(&out));
+    assert!(!b.path("/etc/kubernetes/manifests/etcd.yaml").exists());
+}

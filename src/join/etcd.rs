@@ -242,9 +242,13 @@ pub fn phase_etcd_join(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
         }
         etcd.members().await
     })?;
-    let cluster = initial_cluster(&members, &name, &peer);
+    let mut cluster = initial_cluster(&members, &name, &peer);
     if !cluster.iter().any(|(n, _)| n == &name) {
-        cluster_without_us(ctx, &peer)?;
+        if !ctx.dry_run {
+            bail!("the etcd member list does not contain {peer} right after adding it; retry the join");
+        }
+        ctx.say(PHASE, format_args!("Would add {name} ({peer}) to the etcd cluster as a learner"));
+        cluster.push((name.clone(), peer.clone()));
     }
 
     let local = ctx.node.local_etcd().unwrap_or_default();
@@ -267,14 +271,6 @@ pub fn phase_etcd_join(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
 
     let timeout = ctx.node.cfg.timeouts.etcd_api_call.as_duration();
     crate::workflow::block_on(wait_and_promote(ctx, &etcd, &peer, timeout))
-}
-
-fn cluster_without_us(ctx: &Ctx, peer: &str) -> Result<()> {
-    if ctx.dry_run {
-        ctx.say(PHASE, format_args!("Would add {peer} to the etcd cluster as a learner"));
-        return Ok(());
-    }
-    bail!("the etcd member list does not contain {peer} right after adding it; retry the join")
 }
 
 /// Waits for the local member to start (it gets its name then), then promotes it.
