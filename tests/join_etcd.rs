@@ -164,9 +164,13 @@ fn api_listing_etcd_pod(a: &Node, ip_a: &str) -> StandInApiServer {
         Some(&std::fs::read(a.pki("ca.crt")).unwrap()),
     );
     api.put(
-        "/api/v1/namespaces/kube-system/pods?labelSelector=component%3Detcd%2Ctier%3Dcontrol-plane",
-        serde_json::json!({"kind": "PodList", "items": [{"metadata": {"name": "etcd-cp-1", "namespace": "kube-system",
-            "annotations": {"kubeadm.kubernetes.io/etcd.advertise-client-urls": format!("https://{ip_a}:2379")}}}]}),
+        "/api/v1/namespaces/kube-system/pods",
+        serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+            {"metadata": {"name": "kube-apiserver-cp-1", "namespace": "kube-system",
+                "labels": {"component": "kube-apiserver", "tier": "control-plane"}}},
+            {"metadata": {"name": "etcd-cp-1", "namespace": "kube-system",
+                "labels": {"component": "etcd", "tier": "control-plane"},
+                "annotations": {"kubeadm.kubernetes.io/etcd.advertise-client-urls": format!("https://{ip_a}:2379")}}}]}),
     );
     api
 }
@@ -276,7 +280,7 @@ fn control_plane_join_adds_promotes_and_survives_a_crash_after_member_add() {
     assert!(said.contains("added by an earlier run"), "{said}");
     assert!(said.contains("Promoted etcd learner cp-2"), "{said}");
     assert!(
-        api.seen().iter().any(|r| r.path.starts_with("/api/v1/namespaces/kube-system/pods?")),
+        api.seen().iter().any(|r| r.path.starts_with("/api/v1/namespaces/kube-system/pods")),
         "the etcd endpoints came from the etcd Pod annotation"
     );
 

@@ -1,7 +1,8 @@
-//! Worker join end to end against the stand-in API server (see join_support): discovery, then
-//! kubelet-start up to "Starting the kubelet". The cluster is a control-plane node rendered by
-//! kubeboot; its kubelet config.yaml is what the stand-in serves as the kubelet-config ConfigMap
-//! (kubeadm uploads the same KubeletConfiguration).
+//! Worker join end to end against the stand-in API server and the kubelet TLS-bootstrap stand-in
+//! (see join_support): discovery, kubelet-start, the wait for kubelet.conf, removal of the
+//! bootstrap credential. The cluster is a control-plane node rendered by kubeboot; its kubelet
+//! config.yaml is what the stand-in serves as the kubelet-config ConfigMap (kubeadm uploads the
+//! same KubeletConfiguration).
 
 mod join_support;
 
@@ -52,31 +53,34 @@ fn mode(node: &Node, path: &str) -> u32 {
     std::fs::metadata(node.path(path)).unwrap().permissions().mode() & 0o7777
 }
 
-/// Until the systemd helper lands, starting the kubelet is "not implemented" (exit 4); the
-/// join must have got exactly that far.
-fn reached_kubelet_start(out: &std::process::Output) {
-    let said = text(out);
-    assert!(said.contains("[kubelet-start] Starting the kubelet"), "{said}");
-    match out.status.code() {
-        Some(0) => assert!(said.contains("Waiting for the kubelet to perform the TLS Bootstrap"), "{said}"),
-        Some(4) => assert!(said.contains("starting the kubelet through systemd"), "{said}"),
-        other => panic!("join ended with {other:?}:\n{said}"),
+/// The whole join with the kubelet stand-in; it must succeed.
+fn join_to_the_end(c: &StandInCluster, node: &Node) -> JoinRun {
+    let run = join_with_kubelet_stand_in(node, "worker-1", &c.cp, &["--skip-phases", "preflight"]);
+    let said = text(&run.output);
+    assert!(run.output.status.success(), "{said}");
+    for step in [
+        "[kubelet-start] Starting the kubelet",
+        "[systemd] --root is not /: not running `systemctl restart kubelet.service`",
+        "[kubelet-wait-bootstrap] The kubelet wrote /etc/kubernetes/kubelet.conf",
+        "[kubelet-wait-bootstrap] Removed /etc/kubernetes/bootstrap-kubelet.conf",
+    ] {
+        assert!(said.contains(step), "missing {step:?}:\n{said}");
     }
+    assert!(!node.path("/etc/kubernetes/bootstrap-kubelet.conf").exists(), "the bootstrap credential was kept");
+    run
 }
 
 #[test]
-fn stand_in_worker_join_writes_the_bootstrap_files_and_starts_the_kubelet() {
+fn stand_in_worker_join_runs_to_the_end_and_removes_the_bootstrap_credential() {
     let c = cluster();
     let node = worker(&c);
-    let out = join(&node);
-    reached_kubelet_start(&out);
-    assert!(text(&out).contains("[control-plane-prepare]"), "{}", text(&out));
+    let run = join_to_the_end(&c, &node);
+    assert!(text(&run.output).contains("[control-plane-prepare] Not a control-plane node"), "{}", text(&run.output));
 
-    // bootstrap-kubelet.conf (reference §12.3), read back with kube's own kubeconfig parser.
-    assert_eq!(mode(&node, "/etc/kubernetes/bootstrap-kubelet.conf"), 0o600);
-    let boot: Value =
-        serde_saphyr::from_str(&std::fs::read_to_string(node.path("/etc/kubernetes/bootstrap-kubelet.conf")).unwrap())
-            .unwrap();
+    // bootstrap-kubelet.conf (reference §12.3) as the kubelet found it; kubeboot deleted it since.
+    let (boot, boot_mode) = run.bootstrap_kubeconfig.expect("the kubelet saw bootstrap-kubelet.conf");
+    assert_eq!(boot_mode, 0o600);
+    let boot: Value = serde_saphyr::from_str(&boot).unwrap();
     assert_eq!(boot["current-context"], "tls-bootstrap-token-user@kubernetes");
     assert_eq!(boot["contexts"][0]["context"], json!({"cluster": "kubernetes", "user": "tls-bootstrap-token-user"}));
     assert_eq!(boot["users"][0], json!({"name": "tls-bootstrap-token-user", "user": {"token": TOKEN}}));
@@ -135,7 +139,7 @@ fn a_ready_node_with_the_same_name_is_refused_before_credentials_are_written() {
 
     // A NotReady leftover of the same machine does not block the join.
     c.api.put("/api/v1/nodes/worker-1", node_object("False"));
-    reached_kubelet_start(&join(&node));
+    join_to_the_end(&c, &node);
 }
 
 #[test]

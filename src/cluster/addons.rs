@@ -300,7 +300,11 @@ mod tests {
             "apiVersion: kubeboot.io/v1alpha1\nkind: NodeConfig\nrole: control-plane\ncluster:\n  kubernetesVersion: {version}\n  networking:\n    podSubnet: 10.244.0.0/16\n"
         ))
         .unwrap();
-        let id = HostIdentity { hostname: "cp-1".into(), default_address: Some("10.0.0.5".parse().unwrap()), cri_socket: None };
+        let id = HostIdentity {
+            hostname: "cp-1".into(),
+            default_address: Some("10.0.0.5".parse().unwrap()),
+            cri_socket: None,
+        };
         Resolved::new(cfg, &id).unwrap()
     }
 

@@ -1,4 +1,5 @@
-//! The few API calls a joining node makes before it has a kubeconfig of its own, over reqwest.
+//! The few API calls a joining node makes before it has a kubeconfig of its own, over reqwest
+//! (once admin.conf exists, `cluster::ApiClient` is used).
 //! Credentials are only ever attached to a client that verifies the server against a known CA:
 //! the unverified client used for the first cluster-info fetch has no way to carry any.
 
@@ -18,8 +19,6 @@ pub enum Auth<'a> {
     Anonymous,
     /// `Authorization: Bearer <id>.<secret>`.
     BootstrapToken(&'a Token),
-    /// A PEM certificate followed by its PEM key.
-    ClientCert(Vec<u8>),
 }
 
 pub struct ApiClient {
@@ -68,16 +67,15 @@ impl ApiClient {
     /// A client that trusts only `ca_pem` (checking the server's name too) and sends `auth`.
     pub fn verified(base: &str, ca_pem: &[u8], auth: Auth<'_>) -> Result<Self> {
         let roots = reqwest::Certificate::from_pem_bundle(ca_pem).context("parsing the cluster CA bundle")?;
-        let mut b = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).tls_certs_only(roots);
-        let mut bearer = None;
-        match auth {
-            Auth::Anonymous => {}
-            Auth::BootstrapToken(t) => bearer = Some(t.bearer()),
-            Auth::ClientCert(pem) => {
-                b = b.identity(reqwest::Identity::from_pem(&pem).context("loading the client certificate")?)
-            }
-        }
-        let http = b.build().context("building the API client")?;
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .tls_certs_only(roots)
+            .build()
+            .context("building the API client")?;
+        let bearer = match auth {
+            Auth::Anonymous => None,
+            Auth::BootstrapToken(t) => Some(t.bearer()),
+        };
         Ok(ApiClient { base: base.trim_end_matches('/').to_string(), http, bearer })
     }
 

@@ -10,12 +10,12 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
+use k8s_openapi::api::core::v1::Pod;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::api::{ApiClient, Auth, error_chain};
+use super::api::error_chain;
+use crate::cluster::{ADMIN_CONF, ApiClient, KUBE_SYSTEM};
 use crate::config::resolve::{MANIFESTS_DIR, bracket};
 use crate::render::staticpod::{self, EtcdCluster, HostFacts};
 use crate::workflow::Ctx;
@@ -170,23 +170,26 @@ pub fn client(ctx: &Ctx, endpoints: Vec<String>) -> Result<EtcdClient> {
     EtcdClient::new(endpoints, &read("etcd/ca.crt")?, &identity)
 }
 
-/// `join.etcdEndpoints`, else the client URLs annotated on the cluster's etcd Pods (via admin.conf).
+/// `join.etcdEndpoints`, else, as kubeadm, the client URLs annotated on the cluster's etcd static
+/// Pods (component=etcd, tier=control-plane), read with admin.conf.
 fn endpoints(ctx: &Ctx) -> Result<Vec<String>> {
     let spec = super::join_spec(ctx)?;
     if !spec.etcd_endpoints.is_empty() {
         return Ok(spec.etcd_endpoints.clone());
     }
-    let admin = admin_client(ctx)?;
-    let pods = crate::workflow::block_on(admin.get_object(
-        "/api/v1/namespaces/kube-system/pods?labelSelector=component%3Detcd%2Ctier%3Dcontrol-plane",
-        "the etcd Pods in kube-system",
-    ))?;
-    let urls: Vec<String> = pods["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p["metadata"]["annotations"][CLIENT_URLS_ANNOTATION].as_str())
-        .map(str::to_string)
+    let pods: Vec<Pod> = crate::workflow::block_on(async {
+        let admin = ApiClient::from_kubeconfig(&ctx.host, ADMIN_CONF, crate::cluster::api_budget(ctx)).await?;
+        anyhow::Ok(admin.list::<Pod>(Some(KUBE_SYSTEM)).await?)
+    })
+    .context("finding the etcd members through the API server")?;
+    let urls: Vec<String> = pods
+        .iter()
+        .filter(|p| {
+            let labels = p.metadata.labels.clone().unwrap_or_default();
+            labels.get("component").map(String::as_str) == Some("etcd")
+                && labels.get("tier").map(String::as_str) == Some("control-plane")
+        })
+        .filter_map(|p| p.metadata.annotations.as_ref()?.get(CLIENT_URLS_ANNOTATION).cloned())
         .collect();
     if urls.is_empty() {
         bail!(
@@ -195,24 +198,6 @@ fn endpoints(ctx: &Ctx) -> Result<Vec<String>> {
         );
     }
     Ok(urls)
-}
-
-/// An API client authenticated as admin.conf's user (written by control-plane-prepare).
-fn admin_client(ctx: &Ctx) -> Result<ApiClient> {
-    let path = "/etc/kubernetes/admin.conf";
-    let text =
-        ctx.read_current(path)?.with_context(|| format!("{path} is missing; run control-plane-prepare first"))?;
-    let config: Value = serde_saphyr::from_str(std::str::from_utf8(&text)?).context("admin.conf is not YAML")?;
-    let (cluster, user) = (&config["clusters"][0]["cluster"], &config["users"][0]["user"]);
-    let decode = |field: &str, v: &Value| -> Result<Vec<u8>> {
-        let b64 = v[field].as_str().with_context(|| format!("admin.conf has no {field}"))?;
-        B64.decode(b64.trim()).with_context(|| format!("admin.conf: {field} is not base64"))
-    };
-    let ca = decode("certificate-authority-data", cluster)?;
-    let mut identity = decode("client-certificate-data", user)?;
-    identity.extend(decode("client-key-data", user)?);
-    let server = cluster["server"].as_str().context("admin.conf has no server")?;
-    ApiClient::verified(server, &ca, Auth::ClientCert(identity))
 }
 
 /// `join phase etcd-join`.

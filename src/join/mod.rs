@@ -121,12 +121,22 @@ pub(crate) fn is_control_plane_join(ctx: &Ctx) -> bool {
     ctx.node.role() == Role::ControlPlaneJoin
 }
 
-pub fn phase_mark_control_plane(_ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
-    Err(crate::error::not_implemented("join mark-control-plane phase"))
+/// `join phase mark-control-plane`: the control-plane labels and taints, as on init (§8).
+pub fn phase_mark_control_plane(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> {
+    if !is_control_plane_join(ctx) {
+        ctx.say("mark-control-plane", "Not a control-plane node: nothing to do");
+        return Ok(());
+    }
+    crate::cluster::phase_mark_control_plane(ctx, sub)
 }
 
-pub fn phase_wait_control_plane(_ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
-    Err(crate::error::not_implemented("join wait-control-plane phase"))
+/// `join phase wait-control-plane`: the kubelet, then this node's control-plane components (§6).
+pub fn phase_wait_control_plane(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> {
+    if !is_control_plane_join(ctx) {
+        ctx.say("wait-control-plane", "Not a control-plane node: nothing to do");
+        return Ok(());
+    }
+    crate::cluster::phase_wait_control_plane(ctx, sub)
 }
 
 #[cfg(test)]

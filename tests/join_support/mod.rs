@@ -2,7 +2,7 @@
 //!
 //! `StandInApiServer` is a TEST STAND-IN for kube-apiserver (no kube-apiserver binary exists on
 //! this machine): an in-process HTTPS server with a given serving certificate that answers GETs
-//! for the objects it holds (404 otherwise), like the API server: `cluster-info` to anyone,
+//! for the objects it holds by path, query ignored (404 otherwise), like the API server: `cluster-info` to anyone,
 //! everything else only to `Authorization: Bearer <accepted token>` (401 for an unknown token,
 //! 403 for anonymous) or, when started with a client CA, to a client certificate it signed. It records every request with all its headers, so a test can prove what
 //! a client did or did not send. The same server with an attacker's certificate is the capturing
@@ -133,10 +133,11 @@ impl StandInApiServer {
 
 impl State {
     fn handle(&self, req: &Request<Incoming>, has_client_cert: bool) -> Response<Full<Bytes>> {
-        let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+        let full = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
         let headers =
             req.headers().iter().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into())).collect();
-        self.seen.lock().unwrap().push(Seen { method: req.method().to_string(), path: path.clone(), headers });
+        self.seen.lock().unwrap().push(Seen { method: req.method().to_string(), path: full, headers });
+        let path = req.uri().path().to_string();
         if path != CLUSTER_INFO && !has_client_cert {
             let bearer = req.headers().get("authorization").and_then(|v| v.to_str().ok());
             let accepted = self.accepted_token.lock().unwrap().clone();
@@ -367,4 +368,94 @@ impl StandInCluster {
         let pin = openssl_pin(&cp.pki("ca.crt"));
         StandInCluster { cp, api, pin, kubelet_config }
     }
+}
+
+/// What `kubeboot join` printed and what the kubelet stand-in saw.
+pub struct JoinRun {
+    pub output: Output,
+    /// bootstrap-kubelet.conf (text and mode) as the kubelet found it when it was started.
+    pub bootstrap_kubeconfig: Option<(String, u32)>,
+}
+
+/// Runs `kubeboot join <args>` for `node` while a TEST STAND-IN for the kubelet's TLS bootstrap
+/// watches its output: when kubeboot restarts kubelet.service (printed, since the root is not
+/// `/`), it reads bootstrap-kubelet.conf and, as the kubelet does after its CSR is approved,
+/// writes `/var/lib/kubelet/pki/kubelet-client-current.pem` (a certificate for
+/// `system:node:<name>` from `cluster_ca`) and a kubelet.conf pointing at it. The fake kubelet
+/// binary and unit that kubelet-start requires are installed under the root first.
+pub fn join_with_kubelet_stand_in(node: &Node, node_name: &str, cluster_ca: &Node, args: &[&str]) -> JoinRun {
+    use std::io::{BufRead, Read};
+    use std::process::Stdio;
+    node.write("/usr/bin/kubelet", b"#!/bin/sh\n");
+    node.write("/lib/systemd/system/kubelet.service", b"[Service]\nExecStart=/usr/bin/kubelet\n");
+    let mut child = kubeboot()
+        .arg("join")
+        .args(args)
+        .arg("--config")
+        .arg(&node.config)
+        .arg("--root")
+        .arg(node.root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = Vec::new();
+    let mut bootstrap_kubeconfig = None;
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.contains("not running `systemctl restart kubelet.service`") {
+            let path = node.path("/etc/kubernetes/bootstrap-kubelet.conf");
+            use std::os::unix::fs::PermissionsExt;
+            bootstrap_kubeconfig = std::fs::read_to_string(&path)
+                .ok()
+                .zip(std::fs::metadata(&path).ok().map(|m| m.permissions().mode() & 0o7777));
+            let pem = node_client_cert(cluster_ca, node_name);
+            node.write("/var/lib/kubelet/pki/kubelet-client-current.pem", pem.as_bytes());
+            node.write("/etc/kubernetes/kubelet.conf", kubelet_conf(&cluster_ca_pem(cluster_ca)).as_bytes());
+        }
+        stdout.extend(line.into_bytes());
+        stdout.push(b'\n');
+    }
+    let mut stderr = Vec::new();
+    child.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    JoinRun { output: Output { status, stdout, stderr }, bootstrap_kubeconfig }
+}
+
+fn cluster_ca_pem(cluster_ca: &Node) -> Vec<u8> {
+    std::fs::read(cluster_ca.pki("ca.crt")).unwrap()
+}
+
+/// The kubelet's client certificate and key after TLS bootstrap, in one PEM file.
+fn node_client_cert(cluster_ca: &Node, node_name: &str) -> String {
+    use kubeboot::pki::{Authority, CertRequest, PrivateKey, cert_der_from_pem, pem_text, table::Usage};
+    let ca = Authority {
+        base: "ca".into(),
+        cert_der: cert_der_from_pem(&cluster_ca_pem(cluster_ca)).unwrap(),
+        key: Some(PrivateKey::from_pem(&std::fs::read_to_string(cluster_ca.pki("ca.key")).unwrap()).unwrap()),
+    };
+    let key = PrivateKey::generate(kubeboot::config::EncryptionAlgorithm::EcdsaP256).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let req = CertRequest {
+        cn: format!("system:node:{node_name}"),
+        org: Some("system:nodes".into()),
+        usages: vec![Usage::ClientAuth],
+        sans: Default::default(),
+        not_before: now,
+        not_after: now + time::Duration::days(365),
+    };
+    format!("{}{}", pem_text("CERTIFICATE", &ca.sign(&req, &key).unwrap()), key.pem())
+}
+
+/// kubelet.conf as the kubelet writes it after TLS bootstrap.
+fn kubelet_conf(ca_pem: &[u8]) -> String {
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    let pem = "/var/lib/kubelet/pki/kubelet-client-current.pem";
+    format!(
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n    server: https://127.0.0.1:6443\n  \
+         name: default-cluster\ncontexts:\n- context:\n    cluster: default-cluster\n    namespace: default\n    \
+         user: default-auth\n  name: default-context\ncurrent-context: default-context\nkind: Config\npreferences: {{}}\n\
+         users:\n- name: default-auth\n  user:\n    client-certificate: {pem}\n    client-key: {pem}\n"
+    )
 }
