@@ -174,6 +174,18 @@ pub fn phase_kubelet_wait_bootstrap(ctx: &mut Ctx, _sub: Option<&str>) -> Result
     if ctx.host.remove_file(BOOTSTRAP_KUBECONFIG)? {
         ctx.say("kubelet-wait-bootstrap", format_args!("Removed {BOOTSTRAP_KUBECONFIG}"));
     }
+    if !ctx.node.gates.node_local_cri_socket {
+        // kubeadm annotates the Node with the kubelet's own credentials once it has them.
+        crate::workflow::block_on(async {
+            let kubelet = crate::cluster::ApiClient::from_kubeconfig(
+                &ctx.host,
+                KUBELET_KUBECONFIG,
+                crate::cluster::api_budget(ctx),
+            )
+            .await?;
+            crate::cluster::uploadconfig::annotate_cri_socket(ctx, &kubelet, "kubelet-wait-bootstrap").await
+        })?;
+    }
     Ok(())
 }
 
