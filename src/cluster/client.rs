@@ -106,13 +106,31 @@ impl tower::Service<Name> for HickoryResolver {
     }
 }
 
+/// File references in a kubeconfig are node paths (the kubelet's kubelet.conf names
+/// `/var/lib/kubelet/pki/kubelet-client-current.pem`); they are read under the root.
+fn root_file_references(host: &Host, kc: &mut kube::config::Kubeconfig) {
+    let rooted = |p: &mut Option<String>| {
+        if let Some(path) = p.as_mut().filter(|p| p.starts_with('/')) {
+            *path = host.path(&*path).display().to_string();
+        }
+    };
+    for auth in kc.auth_infos.iter_mut().filter_map(|a| a.auth_info.as_mut()) {
+        rooted(&mut auth.client_certificate);
+        rooted(&mut auth.client_key);
+    }
+    for cluster in kc.clusters.iter_mut().filter_map(|c| c.cluster.as_mut()) {
+        rooted(&mut cluster.certificate_authority);
+    }
+}
+
 impl ApiClient {
     /// Builds a client from a kubeconfig on the node (`/etc/kubernetes/admin.conf`), read under the root.
     pub async fn from_kubeconfig(host: &Host, node_path: &str, budget: Duration) -> Result<Self> {
         let text = host
             .read_to_string(node_path)
             .with_context(|| format!("reading {node_path}; it is written by the kubeconfig phase"))?;
-        let kc = kube::config::Kubeconfig::from_yaml(&text).with_context(|| format!("parsing {node_path}"))?;
+        let mut kc = kube::config::Kubeconfig::from_yaml(&text).with_context(|| format!("parsing {node_path}"))?;
+        root_file_references(host, &mut kc);
         let identity = format!("{} from {node_path}", describe_identity(&kc));
         let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
             .await

@@ -65,23 +65,28 @@ pub async fn upload_kubelet_config(ctx: &Ctx, client: &ApiClient) -> Result<()> 
     let rb = role_binding(KUBE_SYSTEM, name, name, vec![group(NODES_GROUP), group(NODE_BOOTSTRAP_GROUP)]);
     report(ctx, "kubelet", &format!("RoleBinding kube-system/{name}"), client.create_or_update(&rb).await?);
 
-    if !ctx.node.gates.node_local_cri_socket {
-        let socket = ctx.node.cri_socket.clone();
-        ctx.say(
-            "upload-config",
-            format_args!(
-                "Saving the CRI socket information \"{socket}\" to the Node API object \"{}\" as an annotation",
-                ctx.node.node_name
-            ),
-        );
-        super::markcontrolplane::patch_node(ctx, client, |node| {
-            let current = node.metadata.annotations.as_ref().and_then(|a| a.get(CRI_SOCKET_ANNOTATION));
-            (current != Some(&socket))
-                .then(|| json!({ "metadata": { "annotations": { CRI_SOCKET_ANNOTATION: socket } } }))
-        })
-        .await?;
+    annotate_cri_socket(ctx, client, "upload-config").await
+}
+
+/// Before NodeLocalCRISocket (default off before 1.34) kubeadm records the CRI socket on the
+/// Node as an annotation: on init in upload-config, on join after TLS bootstrap.
+pub async fn annotate_cri_socket(ctx: &Ctx, client: &ApiClient, phase: &str) -> Result<()> {
+    if ctx.node.gates.node_local_cri_socket {
+        return Ok(());
     }
-    Ok(())
+    let socket = ctx.node.cri_socket.clone();
+    ctx.say(
+        phase,
+        format_args!(
+            "Saving the CRI socket information \"{socket}\" to the Node API object \"{}\" as an annotation",
+            ctx.node.node_name
+        ),
+    );
+    super::markcontrolplane::patch_node(ctx, client, |node| {
+        let current = node.metadata.annotations.as_ref().and_then(|a| a.get(CRI_SOCKET_ANNOTATION));
+        (current != Some(&socket)).then(|| json!({ "metadata": { "annotations": { CRI_SOCKET_ANNOTATION: socket } } }))
+    })
+    .await
 }
 
 /// kube-system/kubelet-config: the cluster-wide KubeletConfiguration. It is the file the

@@ -546,6 +546,7 @@ fn to_node_config<A: ExtraArgs>(
             unsafe_skip_ca_verification: bt.as_ref().is_some_and(|b| b.unsafe_skip_ca_verification),
             tls_bootstrap_token: d.tls_bootstrap_token.filter(|t| Some(t) != token.as_ref()),
             discovery_file: d.file.map(|f| f.kube_config_path),
+            etcd_endpoints: vec![],
         });
         if let Some(t) = d.timeout {
             cfg.timeouts.discovery = t;

@@ -531,6 +531,11 @@ pub struct JoinSpec {
     /// File discovery instead of token discovery: a kubeconfig path, `file://` or `https://` URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery_file: Option<String>,
+    /// Client URLs (`https://host:2379`) of existing etcd members, for a control-plane join with
+    /// stacked etcd. When empty they are read, as kubeadm does, from the etcd static Pods'
+    /// `kubeadm.kubernetes.io/etcd.advertise-client-urls` annotation through admin.conf.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub etcd_endpoints: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -130,7 +130,7 @@ fn warn_overrides(defaults: &Value, user: &Value) {
 }
 
 /// Deep merge: objects merge key by key, anything else in `over` replaces.
-fn merge(base: &mut Value, over: &Value) {
+pub fn merge(base: &mut Value, over: &Value) {
     match (base, over) {
         (Value::Object(b), Value::Object(o)) => {
             for (k, v) in o {

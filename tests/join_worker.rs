@@ -1,0 +1,159 @@
+//! Worker join end to end against the stand-in API server and the kubelet TLS-bootstrap stand-in
+//! (see join_support): discovery, kubelet-start, the wait for kubelet.conf, removal of the
+//! bootstrap credential. The cluster is a control-plane node rendered by kubeboot; its kubelet
+//! config.yaml is what the stand-in serves as the kubelet-config ConfigMap (kubeadm uploads the
+//! same KubeletConfiguration).
+
+mod join_support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use join_support::*;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "abcdef.0123456789abcdef";
+
+fn cluster() -> StandInCluster {
+    StandInCluster::start(TOKEN, &"ab".repeat(32))
+}
+
+fn worker(c: &StandInCluster) -> Node {
+    let node = Node::new(&format!(
+        "apiVersion: kubeboot.io/v1alpha1
+kind: NodeConfig
+role: worker
+node:
+  name: worker-1
+  advertiseAddress: 127.0.0.1
+  criSocket: unix:///run/containerd/containerd.sock
+  taints:
+  - key: dedicated
+    value: gpu
+    effect: NoSchedule
+cluster:
+  kubernetesVersion: v1.33.5
+join:
+  apiServerEndpoint: {}
+  token: {TOKEN}
+  caCertHashes:
+  - {}
+",
+        c.api.endpoint(),
+        c.pin
+    ));
+    node.write("/etc/hostname", b"worker-1\n");
+    node
+}
+
+fn join(node: &Node) -> std::process::Output {
+    node.run(&["join", "--skip-phases", "preflight"])
+}
+
+fn mode(node: &Node, path: &str) -> u32 {
+    std::fs::metadata(node.path(path)).unwrap().permissions().mode() & 0o7777
+}
+
+/// The whole join with the kubelet stand-in; it must succeed.
+fn join_to_the_end(c: &StandInCluster, node: &Node) -> JoinRun {
+    let run = join_with_kubelet_stand_in(node, "worker-1", &c.cp, &["--skip-phases", "preflight"]);
+    let said = text(&run.output);
+    assert!(run.output.status.success(), "{said}");
+    for step in [
+        "[kubelet-start] Starting the kubelet",
+        "[systemd] --root is not /: not running `systemctl restart kubelet.service`",
+        "[kubelet-wait-bootstrap] The kubelet wrote /etc/kubernetes/kubelet.conf",
+        "[kubelet-wait-bootstrap] Removed /etc/kubernetes/bootstrap-kubelet.conf",
+    ] {
+        assert!(said.contains(step), "missing {step:?}:\n{said}");
+    }
+    assert!(!node.path("/etc/kubernetes/bootstrap-kubelet.conf").exists(), "the bootstrap credential was kept");
+    run
+}
+
+#[test]
+fn stand_in_worker_join_runs_to_the_end_and_removes_the_bootstrap_credential() {
+    let c = cluster();
+    let node = worker(&c);
+    let run = join_to_the_end(&c, &node);
+    assert!(text(&run.output).contains("[control-plane-prepare] Not a control-plane node"), "{}", text(&run.output));
+
+    // bootstrap-kubelet.conf (reference §12.3) as the kubelet found it; kubeboot deleted it since.
+    let (boot, boot_mode) = run.bootstrap_kubeconfig.expect("the kubelet saw bootstrap-kubelet.conf");
+    assert_eq!(boot_mode, 0o600);
+    let boot: Value = serde_saphyr::from_str(&boot).unwrap();
+    assert_eq!(boot["current-context"], "tls-bootstrap-token-user@kubernetes");
+    assert_eq!(boot["contexts"][0]["context"], json!({"cluster": "kubernetes", "user": "tls-bootstrap-token-user"}));
+    assert_eq!(boot["users"][0], json!({"name": "tls-bootstrap-token-user", "user": {"token": TOKEN}}));
+    assert_eq!(boot["clusters"][0]["name"], "kubernetes");
+    assert_eq!(boot["clusters"][0]["cluster"]["server"], format!("https://{}", c.api.endpoint()));
+    use base64::Engine;
+    let ca = std::fs::read(c.cp.pki("ca.crt")).unwrap();
+    let embedded = base64::engine::general_purpose::STANDARD
+        .decode(boot["clusters"][0]["cluster"]["certificate-authority-data"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(embedded, ca);
+
+    // ca.crt 0644, the kubelet files, register-with-taints for a worker.
+    assert_eq!(std::fs::read(node.pki("ca.crt")).unwrap(), ca);
+    assert_eq!(mode(&node, "/etc/kubernetes/pki/ca.crt"), 0o644);
+    let flags = std::fs::read_to_string(node.path("/var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    assert!(flags.contains("--register-with-taints=dedicated=gpu:NoSchedule"), "{flags}");
+    assert!(flags.contains("--container-runtime-endpoint=unix:///run/containerd/containerd.sock"), "{flags}");
+    let config: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(node.path("/var/lib/kubelet/config.yaml")).unwrap()).unwrap();
+    let cluster_config: Value = serde_saphyr::from_str(&c.kubelet_config).unwrap();
+    assert_eq!(
+        config, cluster_config,
+        "1.33 (no NodeLocalCRISocket): config.yaml is the cluster's KubeletConfiguration"
+    );
+    assert_eq!(mode(&node, "/var/lib/kubelet"), 0o700);
+
+    // The token went only to the verified server, for the Node check and the ConfigMap.
+    let authed: Vec<String> = c
+        .api
+        .seen()
+        .into_iter()
+        .filter(|r| r.headers.iter().any(|(k, v)| k == "authorization" && v == &format!("Bearer {TOKEN}")))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(authed, ["/api/v1/nodes/worker-1", "/api/v1/namespaces/kube-system/configmaps/kubelet-config"]);
+}
+
+#[test]
+fn a_ready_node_with_the_same_name_is_refused_before_credentials_are_written() {
+    let c = cluster();
+    let node_object = |ready: &str| {
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "worker-1"},
+               "status": {"conditions": [{"type": "Ready", "status": ready}]}})
+    };
+    c.api.put("/api/v1/nodes/worker-1", node_object("True"));
+    let node = worker(&c);
+    let out = join(&node);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("a Node named \"worker-1\" already exists in the cluster and is Ready"),
+        "{}",
+        text(&out)
+    );
+    assert!(!node.path("/etc/kubernetes/bootstrap-kubelet.conf").exists());
+
+    // A NotReady leftover of the same machine does not block the join.
+    c.api.put("/api/v1/nodes/worker-1", node_object("False"));
+    join_to_the_end(&c, &node);
+}
+
+#[test]
+fn an_expired_token_is_reported_as_such() {
+    let c = cluster();
+    c.api.accept_token("zzzzzz.0123456789abcdef");
+    let node = worker(&c);
+    let out = join(&node);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("bootstrap token was rejected (401 Unauthorized): it is unknown or expired"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("0123456789abcdef"), "the secret leaked into the output");
+    assert!(!node.path("/etc/kubernetes/bootstrap-kubelet.conf").exists());
+}
