@@ -1,0 +1,93 @@
+# Shared helpers for the VM end-to-end scenarios (sourced; see tests/vm/run-all.sh).
+#
+# A scenario script boots the image built by image/build with image/boot, then asserts on the
+# serial console (KUBEBOOT-RESULT and KUBEBOOT-TEST-TIMING lines) and on files read back from the
+# powered-off disk with image/readback. It ends with `finish`: exit 0 passed, 1 failed, 77 skipped.
+# Scenario state lives in $VM_WORK/<scenario>/ so later scenarios can boot an earlier one's disk.
+
+set -uo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+VM_WORK=${VM_WORK:-$REPO/target/vm}
+SCENARIO=$(basename "$0" .sh)
+FIXTURES=$REPO/tests/vm/user-data
+failures=0
+
+say() { echo "  [$SCENARIO] $*"; }
+check() { # check DESCRIPTION COMMAND...: one assertion
+  local what=$1
+  shift
+  if "$@"; then say "ok: $what"; else say "FAILED: $what"; failures=$((failures + 1)); fi
+}
+skip() { say "SKIP: $*"; exit 77; }
+finish() { [ "$failures" = 0 ] && exit 0 || exit 1; }
+
+# boot NAME [image/boot args...]: boots into $VM_WORK/NAME (console.log, disk.qcow2, boot.env).
+boot() {
+  local name=$1
+  shift
+  mkdir -p "$VM_WORK/$name"
+  WORKDIR=$VM_WORK/$name "$REPO/image/boot" --timeout "${VM_TIMEOUT:-300}" "$@"
+  local rc=$?
+  record_boot "$name"
+  return $rc
+}
+
+# seed NAME USER_DATA [INSTANCE_ID]: a NoCloud seed at $VM_WORK/NAME/seed.iso.
+seed() {
+  mkdir -p "$VM_WORK/$1"
+  "$REPO/image/seed" "$2" "${3:-iid-$1}" "$VM_WORK/$1/seed.iso" >/dev/null
+}
+
+# record_boot NAME: appends this boot's figures to $VM_WORK/boots.jsonl (see figures.py).
+record_boot() {
+  (source "$VM_WORK/$1/boot.env" && timing "$1" | python3 -c '
+import json, sys
+raw = sys.stdin.read().strip()
+print(json.dumps({"scenario": sys.argv[1], "outcome": sys.argv[2], "accel": sys.argv[3],
+                  "qemu_seconds": float(sys.argv[4]), "report_seconds": float(sys.argv[5]) if sys.argv[5] else None,
+                  "timing": json.loads(raw) if raw else None}))
+' "$1" "$outcome" "$accel" "$qemu_seconds" "$report_seconds") >>"$VM_WORK/boots.jsonl"
+}
+
+console() { tr -d '\r' <"$VM_WORK/$1/console.log"; }
+
+# result NAME: the JSON of kubeboot's first KUBEBOOT-RESULT line on NAME's console (empty if none).
+result() { console "$1" | grep -a -m1 -o 'KUBEBOOT-RESULT {.*' | sed 's/^KUBEBOOT-RESULT //'; }
+# timing NAME: the JSON of the test hook's KUBEBOOT-TEST-TIMING line.
+timing() { console "$1" | grep -a -m1 -o 'KUBEBOOT-TEST-TIMING {.*' | sed 's/^KUBEBOOT-TEST-TIMING //'; }
+
+# json FIELD.PATH: reads one value from JSON on stdin ("" if absent; lists/objects as JSON).
+json() {
+  python3 -c '
+import json, sys
+value = json.load(sys.stdin)
+for key in sys.argv[1].split("."):
+    value = value.get(key) if isinstance(value, dict) else None
+print(json.dumps(value) if isinstance(value, (dict, list)) else ("" if value is None else value))
+' "$1"
+}
+
+# readback NAME PATH...: copies PATHs out of NAME's disk into $VM_WORK/NAME/disk/ (fresh).
+readback() {
+  local name=$1
+  shift
+  rm -rf "$VM_WORK/$name/disk"
+  "$REPO/image/readback" "$VM_WORK/$name/disk.qcow2" "$VM_WORK/$name/disk" "$@"
+}
+
+# mode FILE: octal permission bits, e.g. 600.
+mode() { stat -c %a "$1"; }
+
+# tree_digest DIR: one line per file under DIR (path, mode, sha256), to compare disks.
+tree_digest() {
+  [ -d "$1" ] || return 0
+  (cd "$1" && find . \( -type f -o -type l \) -print0 | sort -z | while IFS= read -r -d '' f; do
+    if [ -L "$f" ]; then echo "$f link $(readlink "$f")"; else echo "$f $(stat -c %a "$f") $(sha256sum <"$f" | cut -c1-16)"; fi
+  done)
+}
+
+# Paths kubeboot writes on a node (kubeadm's file set plus kubeboot's own state).
+NODE_PATHS=(/etc/kubernetes /var/lib/kubelet /var/lib/etcd /var/lib/kubeboot)
+
+# unimplemented NAME: the "not yet implemented: ..." message kubeboot printed, if any.
+unimplemented() { console "$1" | grep -a -m1 -o 'not yet implemented: [^"]*' || true; }
