@@ -16,5 +16,6 @@ pub mod plan;
 pub mod preflight;
 pub mod render;
 pub mod report;
+pub mod reset;
 pub mod source;
 pub mod workflow;

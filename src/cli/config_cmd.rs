@@ -40,8 +40,17 @@ pub fn run(_g: &Global, c: ConfigCommand) -> Result<ExitCode> {
             }
             Ok(if failed { ExitCode::from(crate::error::Exit::InvalidInput as u8) } else { ExitCode::SUCCESS })
         }
-        ConfigCommand::Defaults { .. } | ConfigCommand::Schema => {
-            Err(crate::error::not_implemented("config defaults/schema"))
+        ConfigCommand::Defaults { role } => {
+            let role: crate::config::Role =
+                serde_json::from_value(serde_json::Value::String(role.clone())).map_err(|_| {
+                    anyhow::anyhow!("unknown role `{role}`; use control-plane, control-plane-join or worker")
+                })?;
+            print!("{}", serde_saphyr::to_string(&crate::config::defaults(role))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCommand::Schema => {
+            println!("{}", crate::config::schema_json());
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

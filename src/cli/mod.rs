@@ -13,6 +13,7 @@ mod config_cmd;
 mod init;
 mod join;
 mod preflight;
+mod render;
 mod reset;
 mod run;
 mod status;
@@ -69,6 +70,8 @@ pub enum Command {
     Init(init::InitArgs),
     /// Join this machine to a cluster as a worker or control-plane node (kubeadm join).
     Join(join::JoinArgs),
+    /// Write the files of a control-plane node into --root without starting anything (no root needed).
+    Render(render::RenderArgs),
     /// Check that this host can become the node the config describes.
     Preflight(preflight::PreflightArgs),
     /// Undo what init or join put on this host.
@@ -96,6 +99,7 @@ pub fn main() -> ExitCode {
         Command::Init(a) => init::run(&cli.global, a),
         Command::Join(a) => join::run(&cli.global, a),
         Command::Preflight(a) => preflight::run(&cli.global, a),
+        Command::Render(a) => render::run(&cli.global, a),
         Command::Reset(a) => reset::run(&cli.global, a),
         Command::Certs(c) => certs::run(&cli.global, c),
         Command::Token(c) => token::run(&cli.global, c),

@@ -1,19 +1,57 @@
 //! `kubeboot reset`: remove what init/join wrote (kubeadm reset's cleanup-node).
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
 
 use super::Global;
+use crate::reset::{self, Targets};
 
 #[derive(Debug, Args)]
 pub struct ResetArgs {
     /// Do not ask for confirmation.
     #[arg(long, short)]
     pub force: bool,
+    /// The node's config, to find a non-default certificatesDir and etcd dataDir.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
-pub fn run(_g: &Global, _a: ResetArgs) -> Result<ExitCode> {
-    Err(crate::error::not_implemented("reset"))
+pub fn run(g: &Global, a: ResetArgs) -> Result<ExitCode> {
+    let host = g.host();
+    let mut targets = Targets::default();
+    if let Some(path) = &a.config {
+        let cfg = crate::config::load_file(path)
+            .map_err(|d| crate::error::coded(crate::error::Exit::InvalidInput, d.to_string()))?;
+        targets.certificates_dir = cfg.cluster.certificates_dir.clone();
+        targets.etcd_data_dir = match (&cfg.cluster.etcd.external, cfg.role.is_control_plane()) {
+            (None, true) => Some(cfg.cluster.etcd.local.unwrap_or_default().data_dir),
+            _ => None,
+        };
+    }
+    if !a.force && !g.dry_run {
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!("reset removes this node's certificates, kubeconfigs and manifests; pass --force to confirm");
+        }
+        eprint!("[reset] This removes the node's Kubernetes files under {}. Continue? [y/N] ", host.root().display());
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("[reset] aborted");
+            return Ok(ExitCode::from(crate::error::Exit::Failure as u8));
+        }
+    }
+    let removed = reset::cleanup(&host, &targets, g.dry_run)?;
+    let verb = if g.dry_run { "would remove" } else { "removed" };
+    for p in &removed {
+        println!("[reset] {verb} {p}");
+    }
+    println!(
+        "[reset] {} paths {verb}. Not cleaned: /etc/cni/net.d, iptables/nftables/IPVS rules, $HOME/.kube (as kubeadm).",
+        removed.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -200,10 +200,10 @@ pub fn indexed_ip(net: &IpNet, index: u128) -> IpAddr {
 
 /// Splits `host[:port]`, understanding `[v6]:port` and bare IPv6.
 pub fn split_host_port(ep: &str) -> (String, Option<u16>) {
-    if let Some(rest) = ep.strip_prefix('[') {
-        if let Some((h, tail)) = rest.split_once(']') {
-            return (h.to_string(), tail.strip_prefix(':').and_then(|p| p.parse().ok()));
-        }
+    if let Some(rest) = ep.strip_prefix('[')
+        && let Some((h, tail)) = rest.split_once(']')
+    {
+        return (h.to_string(), tail.strip_prefix(':').and_then(|p| p.parse().ok()));
     }
     if ep.matches(':').count() == 1 {
         let (h, p) = ep.split_once(':').unwrap();

@@ -90,7 +90,7 @@ impl Role {
 }
 
 /// kubeadm's `nodeRegistration` plus `localAPIEndpoint`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeSpec {
     /// Node name; defaults to the lower-cased host name.
@@ -119,6 +119,22 @@ pub struct NodeSpec {
     pub image_pull_policy: PullPolicy,
     #[serde(default = "default_true")]
     pub image_pull_serial: bool,
+}
+
+impl Default for NodeSpec {
+    fn default() -> Self {
+        NodeSpec {
+            name: None,
+            advertise_address: None,
+            bind_port: default_bind_port(),
+            cri_socket: None,
+            labels: BTreeMap::new(),
+            taints: None,
+            kubelet_extra_args: vec![],
+            image_pull_policy: PullPolicy::default(),
+            image_pull_serial: true,
+        }
+    }
 }
 
 fn default_bind_port() -> u16 {
@@ -507,7 +523,7 @@ pub struct JoinSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ca_cert_hashes: Vec<String>,
     /// Accept the cluster CA without a pin. Unsafe: anyone on the path can impersonate the cluster.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not", rename = "unsafeSkipCAVerification")]
     pub unsafe_skip_ca_verification: bool,
     /// Token for TLS bootstrap when it differs from the discovery token. Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]

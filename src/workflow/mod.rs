@@ -20,6 +20,8 @@ pub struct Ctx {
     pub ignore_preflight: Vec<String>,
     /// `--skip-phases` plus the config's `skipPhases` (`addon/kube-proxy` style allowed).
     pub skip_phases: Vec<String>,
+    /// Write files only: start no service and call no API (`kubeboot render`).
+    pub render_only: bool,
     /// Values handed from one phase to a later one in the same run.
     pub state: State,
 }
@@ -33,7 +35,7 @@ impl Ctx {
     pub fn new(host: Host, node: Resolved) -> Self {
         let ignore_preflight = node.cfg.preflight.ignore_errors.clone();
         let skip_phases = node.cfg.skip_phases.clone();
-        Ctx { host, node, dry_run: false, ignore_preflight, skip_phases, state: State::default() }
+        Ctx { host, node, dry_run: false, ignore_preflight, skip_phases, render_only: false, state: State::default() }
     }
 
     /// True when `name` (a phase, or `phase/sub`) is skipped, directly or through its parent.

@@ -167,3 +167,6 @@ pub fn find(table: &'static [Phase], name: &str) -> Option<&'static Phase> {
 pub fn names(table: &'static [Phase]) -> Vec<&'static str> {
     table.iter().map(|p| p.name).collect()
 }
+
+/// The init phases that only lay down files: what `kubeboot render` runs.
+pub const RENDER: &[&str] = &["certs", "kubeconfig", "etcd", "control-plane", "kubelet-start"];

@@ -1,0 +1,28 @@
+//! `kubeboot render`: the files `kubeadm init` would write (certificates, kubeconfigs, static
+//! Pod manifests, kubelet files), laid down under --root. No preflight, no services, no API.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::Global;
+use crate::workflow::{self, phases};
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// User-data / config file of a control-plane node.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+pub fn run(g: &Global, a: RenderArgs) -> Result<ExitCode> {
+    let mut ctx = super::load_ctx(g, a.config.as_deref(), &[], &[])?;
+    super::require_role(&ctx, &[crate::config::Role::ControlPlane], "render")?;
+    ctx.render_only = true;
+    for name in phases::RENDER {
+        workflow::run_one(&mut ctx, phases::INIT, name, None)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
