@@ -19,5 +19,11 @@ sed -i 's/^MODULES=.*/MODULES=list/' "$root/etc/initramfs-tools/initramfs.conf"
 printf 'virtio_pci\nvirtio_blk\n' >>"$root/etc/initramfs-tools/modules"
 chroot "$root" update-initramfs -u -k all >/dev/null 2>&1
 
+# Comparison variant with cloud-init (EXTRA_PACKAGES=cloud-init): look only for NoCloud, as
+# kubeboot does on this VM, instead of probing every cloud's metadata service.
+if [ -d "$root/etc/cloud/cloud.cfg.d" ]; then
+  echo 'datasource_list: [ NoCloud, None ]' >"$root/etc/cloud/cloud.cfg.d/90-kubeboot-image.cfg"
+fi
+
 # Shrink the image: package caches and lists are not needed at run time.
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*.log

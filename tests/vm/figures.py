@@ -21,23 +21,35 @@ def main(path):
         boots = [json.loads(line) for line in open(path) if line.strip()]
     except FileNotFoundError:
         return
-    ran = [b for b in boots if b["timing"] and b["timing"].get("kubeboot_start_us")]
-    if not ran:
-        print("VM figures: no boot ran kubeboot")
+    timed = [b for b in boots if b["timing"]]
+    if not timed:
+        print("VM figures: no boot printed its timings")
         return
-    accel = ",".join(sorted({b["accel"] for b in ran}))
+    accel = ",".join(sorted({b["accel"] for b in timed}))
 
-    def num(v):
-        return v if isinstance(v, (int, float)) else None
+    def col(key, scale=1.0, source=timed):
+        return [b["timing"][key] / scale for b in source if isinstance(b["timing"].get(key), (int, float)) and b["timing"][key]]
 
-    rows = [
-        ("kernel start to kubeboot start (s)", median([b["timing"]["kubeboot_start_us"] / 1e6 for b in ran])),
-        ("kubeboot wall time (s)", median([num(b["timing"].get("kubeboot_wall_s")) for b in ran])),
-        ("kubeboot peak RSS (MiB)", median([num(b["timing"].get("kubeboot_maxrss_kb")) and b["timing"]["kubeboot_maxrss_kb"] / 1024 for b in ran])),
-        ("qemu start to KUBEBOOT-RESULT (s)", median([b["report_seconds"] for b in ran])),
-        ("qemu start to power-off (s)", median([b["qemu_seconds"] for b in ran if b["outcome"] == "poweroff"])),
-    ]
-    print(f"VM figures ({accel}, medians over the boots that ran kubeboot):")
+    kubeboot = [b for b in timed if b["timing"].get("kubeboot_start_us")]
+    cloud_init = [b for b in timed if b["timing"].get("cloud_init_start_us")]
+    rows = []
+    if kubeboot:
+        rows += [
+            ("kernel start to kubeboot start (s)", median(col("kubeboot_start_us", 1e6, kubeboot))),
+            ("kubeboot wall time (s)", median(col("kubeboot_wall_s", 1, kubeboot))),
+            ("kubeboot peak RSS (MiB)", median(col("kubeboot_maxrss_kb", 1024, kubeboot))),
+            ("kernel start to kubeboot exit (s)", median(col("kubeboot_exit_us", 1e6, kubeboot))),
+            ("qemu start to KUBEBOOT-RESULT on the console (s)", median([b["report_seconds"] for b in kubeboot])),
+        ]
+    if cloud_init:
+        rows += [
+            ("kernel start to cloud-init-local start (s)", median(col("cloud_init_start_us", 1e6, cloud_init))),
+            ("cloud-init wall time, local start to final exit (s)",
+             median([(b["timing"]["cloud_init_exit_us"] - b["timing"]["cloud_init_start_us"]) / 1e6 for b in cloud_init])),
+            ("kernel start to cloud-final exit (s)", median(col("cloud_init_exit_us", 1e6, cloud_init))),
+        ]
+    rows.append(("qemu start to power-off (s)", median([b["qemu_seconds"] for b in timed if b["outcome"] == "poweroff"])))
+    print(f"VM figures ({accel}, medians):")
     print("| measure | median | boots |")
     print("|---|---|---|")
     for label, (value, n) in rows:

@@ -56,14 +56,14 @@ result() { console "$1" | grep -a -m1 -o 'KUBEBOOT-RESULT {.*' | sed 's/^KUBEBOO
 # timing NAME: the JSON of the test hook's KUBEBOOT-TEST-TIMING line.
 timing() { console "$1" | grep -a -m1 -o 'KUBEBOOT-TEST-TIMING {.*' | sed 's/^KUBEBOOT-TEST-TIMING //'; }
 
-# json FIELD.PATH: reads one value from JSON on stdin ("" if absent; lists/objects as JSON).
+# json FIELD.PATH: reads one value from JSON on stdin ("" if absent; strings raw, the rest as JSON).
 json() {
   python3 -c '
 import json, sys
 value = json.load(sys.stdin)
 for key in sys.argv[1].split("."):
     value = value.get(key) if isinstance(value, dict) else None
-print(json.dumps(value) if isinstance(value, (dict, list)) else ("" if value is None else value))
+print("" if value is None else value if isinstance(value, str) else json.dumps(value))
 ' "$1"
 }
 
@@ -91,3 +91,34 @@ NODE_PATHS=(/etc/kubernetes /var/lib/kubelet /var/lib/etcd /var/lib/kubeboot)
 
 # unimplemented NAME: the "not yet implemented: ..." message kubeboot printed, if any.
 unimplemented() { console "$1" | grep -a -m1 -o 'not yet implemented: [^"]*' || true; }
+
+# The KUBEBOOT-RESULT line's fields (src/report/console.rs): state is done or failed; phase and
+# message are there when it failed.
+result_state() { result "$1" | json state; }
+result_phase() { result "$1" | json phase; }
+result_message() { result "$1" | json message; }
+
+# run_files NAME: what was in /run/kubeboot and /run/cluster-api when kubeboot had finished
+# (printed by the test hook; /run does not survive the power-off).
+run_files() { console "$1" | sed -n '/KUBEBOOT-TEST-RUN-BEGIN/,/KUBEBOOT-TEST-RUN-END/p' | grep -aoE '/run/[a-z/.-]+' | sort -u; }
+
+# needs_kubeboot NAME WHAT: skip the scenario when this kubeboot build lacks what it exercises.
+needs_kubeboot() {
+  local missing
+  missing=$(unimplemented "$1")
+  [ -z "$missing" ] || skip "$2 is not in this kubeboot build ($missing)"
+}
+
+# no_node_files NAME: none of kubeadm's paths exist on NAME's read-back disk.
+no_node_files() {
+  local p
+  for p in /etc/kubernetes /var/lib/kubelet /var/lib/etcd; do
+    [ ! -e "$VM_WORK/$1/disk$p" ] || { say "unexpected $p on disk: $(find "$VM_WORK/$1/disk$p" | head -5 | paste -sd' ')"; return 1; }
+  done
+}
+
+# secret_free NAME SECRET: SECRET appears nowhere on NAME's console.
+secret_free() { ! console "$1" | grep -aqF "$2"; }
+CANARY_SECRET=c4n4ryt0k3n5ecrt
+# console_has NAME REGEX: NAME's console shows a line matching REGEX (extended).
+console_has() { console "$1" | grep -aqE "$2"; }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The same disk with a new NoCloud seed (new instance-id): a new instance, so kubeboot runs again
+# per policy — with its own state — and never regenerates the CA the first instance made.
+source "$(dirname "$0")/lib.sh"
+
+prev=$VM_WORK/11-second-boot-resumes-failed
+[ -f "$prev/after-second-boot.qcow2" ] || skip "needs the disk left by 11-second-boot-resumes-failed"
+mkdir -p "$VM_WORK/$SCENARIO"
+cp "$prev/after-second-boot.qcow2" "$VM_WORK/$SCENARIO/disk.qcow2"
+readback "$SCENARIO" /etc/kubernetes/pki
+cp "$VM_WORK/$SCENARIO/disk/etc/kubernetes/pki/ca.key" "$VM_WORK/$SCENARIO/ca.key.before"
+
+seed "$SCENARIO" "$FIXTURES/control-plane.yaml" iid-cp-1-reimaged
+boot "$SCENARIO" --reuse --seed "$VM_WORK/$SCENARIO/seed.iso"
+needs_kubeboot "$SCENARIO" "instance tracking (kubeboot run)"
+readback "$SCENARIO" "${NODE_PATHS[@]}"
+d=$VM_WORK/$SCENARIO/disk
+
+check "kubeboot ran and reported" [ -n "$(result "$SCENARIO")" ]
+check "new instance has its own state dir" [ -d "$d/var/lib/kubeboot/instances/iid-cp-1-reimaged" ]
+check "new instance's state records a run" [ -n "$(ls -A "$d/var/lib/kubeboot/instances/iid-cp-1-reimaged" 2>/dev/null)" ]
+check "first instance's state kept" [ -d "$d/var/lib/kubeboot/instances/iid-cp-1" ]
+check "CA key not regenerated" cmp -s "$VM_WORK/$SCENARIO/ca.key.before" "$d/etc/kubernetes/pki/ca.key"
+say "new instance outcome: $(result "$SCENARIO")"
+finish
