@@ -13,8 +13,15 @@ check "outcome is a failure" [ "$(result_state "$SCENARIO")" = failed ]
 check "failed phase is kubelet-start" [ "$(result_phase "$SCENARIO")" = kubelet-start ]
 check "error names the missing kubelet" grep -q kubelet <<<"$(result_message "$SCENARIO")"
 check "bootstrap token never on the console" secret_free "$SCENARIO" "$CANARY_SECRET"
+check "preflight talked to the VM's containerd over CRI" console_has "$SCENARIO" 'CRI: containerd .* is ready'
+check "preflight saw the missing kubelet (KubeletVersion, demoted by the config)" \
+  console_has "$SCENARIO" 'WARNING KubeletVersion'
 
-readback "$SCENARIO" "${NODE_PATHS[@]}"
+readback "$SCENARIO" "${NODE_PATHS[@]}" "$REPORT_DIR"
+r=$(report "$SCENARIO")
+check "completion report POSTed: failed at kubelet-start" \
+  [ "$(json state <<<"$r" 2>/dev/null):$(json error.phase <<<"$r" 2>/dev/null)" = failed:kubelet-start ]
+check "bootstrap token not in the report" lacks "$r" "$CANARY_SECRET"
 d=$VM_WORK/$SCENARIO/disk
 for f in ca apiserver apiserver-kubelet-client front-proxy-ca front-proxy-client etcd/ca etcd/server \
   etcd/peer etcd/healthcheck-client apiserver-etcd-client; do
@@ -43,9 +50,9 @@ check "persisted status: failed at kubelet-start" \
   [ "$(json state <"$status" 2>/dev/null):$(json error.phase <"$status" 2>/dev/null)" = failed:kubelet-start ]
 sentinels=$(run_files "$SCENARIO")
 check "failure sentinel /run/kubeboot/failed" grep -qx /run/kubeboot/failed <<<"$sentinels"
-check "no success sentinels" bash -c "! grep -qE 'complete' <<<'$sentinels'"
+check "no success sentinels" lacks "$sentinels" complete
 check "bootstrap token only in the 0600 user-data copy" \
-  bash -c "! grep -rlF '$CANARY_SECRET' '$d' | grep -v '/instances/iid-cp-1/user-data'"
+  bash -c "! grep -rlF '$CANARY_SECRET' '$d' | grep -v '/instances/iid-cp-1/user-data\$'"
 
 # The next scenarios boot this disk again.
 cp "$VM_WORK/$SCENARIO/disk.qcow2" "$VM_WORK/$SCENARIO/after-first-boot.qcow2"

@@ -12,7 +12,7 @@ check "first boot is done" [ "$(result_state "$SCENARIO")" = done ]
 sentinels=$(run_files "$SCENARIO")
 check "success sentinel /run/kubeboot/complete" grep -qx /run/kubeboot/complete <<<"$sentinels"
 check "Cluster API sentinel" grep -qx /run/cluster-api/bootstrap-success.complete <<<"$sentinels"
-check "no failure sentinel" bash -c "! grep -qx /run/kubeboot/failed <<<'$sentinels'"
+check "no failure sentinel" lacks "$sentinels" /run/kubeboot/failed
 readback "$SCENARIO" "${NODE_PATHS[@]}"
 check "persisted status says done" [ "$(json state <"$VM_WORK/$SCENARIO/disk/var/lib/kubeboot/status.json")" = done ]
 check "manifests laid down" [ -f "$VM_WORK/$SCENARIO/disk/etc/kubernetes/manifests/kube-apiserver.yaml" ]

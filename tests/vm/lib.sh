@@ -88,6 +88,10 @@ tree_digest() {
 
 # Paths kubeboot writes on a node (kubeadm's file set plus kubeboot's own state).
 NODE_PATHS=(/etc/kubernetes /var/lib/kubelet /var/lib/etcd /var/lib/kubeboot)
+# Where the test image's report sink keeps the POSTed completion reports (report-N.json).
+REPORT_DIR=/var/lib/kubeboot-test
+# report NAME: the last completion report received in NAME's VM (after readback of REPORT_DIR).
+report() { ls "$VM_WORK/$1/disk$REPORT_DIR"/report-*.json 2>/dev/null | sort -V | tail -n1 | xargs -r cat; }
 
 # unimplemented NAME: the "not yet implemented: ..." message kubeboot printed, if any.
 unimplemented() { console "$1" | grep -a -m1 -o 'not yet implemented: [^"]*' || true; }
@@ -122,3 +126,5 @@ secret_free() { ! console "$1" | grep -aqF "$2"; }
 CANARY_SECRET=c4n4ryt0k3n5ecrt
 # console_has NAME REGEX: NAME's console shows a line matching REGEX (extended).
 console_has() { console "$1" | grep -aqE "$2"; }
+# lacks TEXT NEEDLE: TEXT is non-empty and does not contain NEEDLE.
+lacks() { [ -n "$1" ] && ! grep -qF -- "$2" <<<"$1"; }

@@ -67,8 +67,9 @@ for script in tests/vm/[0-9]*.sh; do
     0) echo "PASS $name (${took}s)"; passed=$((passed + 1)) ;;
     77) echo "SKIP $name (${took}s)"; skipped=$((skipped + 1)) ;;
     *)
-      echo "FAIL $name (${took}s); last console lines:"
-      tail -n 25 "$VM_WORK/$name/console.log" 2>/dev/null | tr -d '\r' | sed 's/^/    | /'
+      echo "FAIL $name (${took}s); kubeboot's journal in the VM:"
+      tr -d '\r' <"$VM_WORK/$name/console.log" 2>/dev/null \
+        | sed -n '/KUBEBOOT-TEST-JOURNAL-BEGIN/,/KUBEBOOT-TEST-JOURNAL-END/p' | tail -n 25 | cut -c1-300 | sed 's/^/    | /'
       failed=$((failed + 1))
       ;;
   esac
