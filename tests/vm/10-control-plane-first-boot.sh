@@ -6,12 +6,17 @@ source "$(dirname "$0")/lib.sh"
 
 seed "$SCENARIO" "$FIXTURES/control-plane.yaml" iid-cp-1
 boot "$SCENARIO" --seed "$VM_WORK/$SCENARIO/seed.iso"
-needs_kubeboot "$SCENARIO" "first boot (kubeboot run)"
+needs_kubeboot "$SCENARIO" "first boot (kubeboot run)" kubelet-start
 
 check "console carries the KUBEBOOT-RESULT line" [ -n "$(result "$SCENARIO")" ]
 check "outcome is a failure" [ "$(result_state "$SCENARIO")" = failed ]
 check "failed phase is kubelet-start" [ "$(result_phase "$SCENARIO")" = kubelet-start ]
-check "error names the missing kubelet" grep -q kubelet <<<"$(result_message "$SCENARIO")"
+missing=$(unimplemented "$SCENARIO")
+if [ -n "$missing" ]; then
+  pending "error names the missing kubelet binary" "kubelet-start in this build: $missing"
+else
+  check "error names the missing kubelet binary" grep -q 'kubelet.*not found\|/usr/bin/kubelet' <<<"$(result_message "$SCENARIO")"
+fi
 check "bootstrap token never on the console" secret_free "$SCENARIO" "$CANARY_SECRET"
 check "preflight talked to the VM's containerd over CRI" console_has "$SCENARIO" 'CRI: containerd .* is ready'
 check "preflight saw the missing kubelet (KubeletVersion, demoted by the config)" \

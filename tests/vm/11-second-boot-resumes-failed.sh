@@ -13,7 +13,7 @@ readback "$SCENARIO" /etc/kubernetes /var/lib/etcd
 before=$(tree_digest "$VM_WORK/$SCENARIO/disk")
 
 boot "$SCENARIO" --reuse --seed "$first/seed.iso"
-needs_kubeboot "$SCENARIO" "run-once (kubeboot run)"
+needs_kubeboot "$SCENARIO" "run-once (kubeboot run)" kubelet-start
 readback "$SCENARIO" /etc/kubernetes /var/lib/etcd
 after=$(tree_digest "$VM_WORK/$SCENARIO/disk")
 readback "$SCENARIO" /var/lib/kubeboot

@@ -13,7 +13,7 @@ cp "$VM_WORK/$SCENARIO/disk/etc/kubernetes/pki/ca.key" "$VM_WORK/$SCENARIO/ca.ke
 
 seed "$SCENARIO" "$FIXTURES/control-plane.yaml" iid-cp-1-reimaged
 boot "$SCENARIO" --reuse --seed "$VM_WORK/$SCENARIO/seed.iso"
-needs_kubeboot "$SCENARIO" "instance tracking (kubeboot run)"
+needs_kubeboot "$SCENARIO" "instance tracking (kubeboot run)" kubelet-start
 readback "$SCENARIO" "${NODE_PATHS[@]}"
 d=$VM_WORK/$SCENARIO/disk
 

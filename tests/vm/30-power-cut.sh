@@ -8,7 +8,7 @@ seed "$SCENARIO" "$FIXTURES/control-plane.yaml" iid-cut
 boot "$SCENARIO" --seed "$VM_WORK/$SCENARIO/seed.iso" --append kubeboot.failpoint=kubeconfig:after \
   --kill-on KUBEBOOT-TEST-POWERCUT
 rc=$?
-needs_kubeboot "$SCENARIO" "failpoints in kubeboot run"
+needs_kubeboot "$SCENARIO" "failpoints in kubeboot run" kubelet-start
 check "qemu was killed at the failpoint" [ "$rc" = 3 ]
 readback "$SCENARIO" "${NODE_PATHS[@]}"
 d=$VM_WORK/$SCENARIO/disk

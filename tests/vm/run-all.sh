@@ -64,7 +64,12 @@ for script in tests/vm/[0-9]*.sh; do
   rc=$?
   took=$((SECONDS - start))
   case $rc in
-    0) echo "PASS $name (${took}s)"; passed=$((passed + 1)) ;;
+    0)
+      pending=""
+      [ -f "$VM_WORK/$name/pending" ] && pending=", $(wc -l <"$VM_WORK/$name/pending") check(s) pending"
+      echo "PASS $name (${took}s$pending)"
+      passed=$((passed + 1))
+      ;;
     77) echo "SKIP $name (${took}s)"; skipped=$((skipped + 1)) ;;
     *)
       echo "FAIL $name (${took}s); kubeboot's journal in the VM:"
