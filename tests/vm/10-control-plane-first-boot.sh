@@ -33,6 +33,10 @@ for f in ca apiserver apiserver-kubelet-client front-proxy-ca front-proxy-client
   check "pki/$f.crt 0644" [ "$(mode "$d/etc/kubernetes/pki/$f.crt" 2>/dev/null)" = 644 ]
   check "pki/$f.key 0600" [ "$(mode "$d/etc/kubernetes/pki/$f.key" 2>/dev/null)" = 600 ]
 done
+# Directories as kubeadm creates them (under kubeboot.service's UMask=0077 too).
+check "/etc/kubernetes 0755" [ "$(mode "$d/etc/kubernetes" 2>/dev/null)" = 755 ]
+check "pki/ and pki/etcd/ 0755" [ "$(mode "$d/etc/kubernetes/pki" 2>/dev/null):$(mode "$d/etc/kubernetes/pki/etcd" 2>/dev/null)" = 755:755 ]
+check "manifests/ 0700" [ "$(mode "$d/etc/kubernetes/manifests" 2>/dev/null)" = 700 ]
 check "pki/sa.key 0600" [ "$(mode "$d/etc/kubernetes/pki/sa.key" 2>/dev/null)" = 600 ]
 check "pki/sa.pub 0600" [ "$(mode "$d/etc/kubernetes/pki/sa.pub" 2>/dev/null)" = 600 ]
 for f in admin super-admin kubelet controller-manager scheduler; do
