@@ -12,7 +12,10 @@ use anyhow::{Context, Result, bail};
 
 use crate::plan;
 
+pub mod cri;
+pub mod facts;
 pub mod net;
+pub mod nss_guard;
 pub mod systemd;
 
 #[derive(Debug, Clone)]
@@ -167,6 +170,27 @@ impl Host {
             return Err(e).with_context(|| format!("writing {}", target.display()));
         }
         Ok(outcome)
+    }
+
+    /// Removes temp files that `write_atomic` left in `node_dir` when a run was killed mid-write
+    /// (`.<name>.kubeboot-<pid>.tmp`); returns how many. A missing directory holds none.
+    pub fn remove_stale_temps(&self, node_dir: impl AsRef<Path>) -> Result<usize> {
+        let dir = self.path(node_dir);
+        let Ok(entries) = fs::read_dir(&dir) else { return Ok(0) };
+        let mut removed = 0;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ours = name.starts_with('.')
+                && name.ends_with(".tmp")
+                && name
+                    .rsplit_once(".kubeboot-")
+                    .is_some_and(|(_, pid)| pid.trim_end_matches(".tmp").parse::<u32>().is_ok());
+            if ours && e.file_type().is_ok_and(|t| t.is_file()) {
+                fs::remove_file(e.path()).with_context(|| format!("removing {}", e.path().display()))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Removes a file; a missing file is not an error.

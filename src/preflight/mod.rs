@@ -1,7 +1,159 @@
-//! Preflight checks (kubeadm names and severities) plus the ones first boots need.
+//! Preflight: can this machine become the node the config describes? Runs kubeadm's checks
+//! (same names and severities, so existing `--ignore-preflight-errors` lists keep working) plus
+//! the ones a first boot needs, collects every finding in one pass, and changes nothing.
+//!
+//! Facts come from the rooted `Host` (/proc, /sys, /etc under `--root`); ports, the container
+//! runtime, network addresses and privileges are probed on the live machine.
 
-pub fn phase(_ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Result<()> {
-    Err(crate::error::not_implemented("preflight checks"))
+mod clock;
+mod cri;
+mod disk;
+mod etcd;
+mod executables;
+mod files;
+mod kernel;
+mod kubelet;
+mod network;
+mod ports;
+mod privileges;
+mod proxy;
+mod registry;
+mod report;
+mod resources;
+mod swap;
+mod system;
+mod writable;
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::config::Resolved;
+use crate::host::Host;
+pub use registry::checks_for;
+pub use report::Report;
+
+/// How bad a finding is. Errors stop init/join unless ignored; ignored errors become warnings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    /// Not a problem: a fact worth showing, such as the runtime version the CRI check found.
+    Info,
+}
+
+/// What one check found, before the ignore list is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl Problem {
+    /// An error: `what` is wrong — `fix` says how to make it right.
+    pub fn error(what: impl std::fmt::Display, fix: impl std::fmt::Display) -> Self {
+        Problem { severity: Severity::Error, message: format!("{what} — {fix}") }
+    }
+    pub fn warning(what: impl std::fmt::Display, fix: impl std::fmt::Display) -> Self {
+        Problem { severity: Severity::Warning, message: format!("{what} — {fix}") }
+    }
+    pub fn info(fact: impl Into<String>) -> Self {
+        Problem { severity: Severity::Info, message: fact.into() }
+    }
+}
+
+/// A reported finding: the check's name, its severity after the ignore list, and whether the
+/// ignore list demoted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub name: String,
+    pub severity: Severity,
+    pub message: String,
+    pub ignored: bool,
+}
+
+/// What checks may look at: the rooted host, the node to be, and the caller's environment
+/// (PATH for executables and the proxy variables, as kubeadm reads them).
+pub struct Env<'a> {
+    pub host: &'a Host,
+    pub node: &'a Resolved,
+    pub path: String,
+    pub proxy: proxy::ProxyEnv,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(host: &'a Host, node: &'a Resolved) -> Self {
+        let path = std::env::var("PATH")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+        Env { host, node, path, proxy: proxy::ProxyEnv::from_process() }
+    }
+}
+
+/// A check's body: the problems it finds on this host (empty when it passes).
+type CheckFn = Box<dyn Fn(&Env) -> Vec<Problem>>;
+
+/// One named check. `fail_fast` stops the run when it reports an error that is not ignored
+/// (IsPrivilegedUser: without root every other probe would only add noise).
+pub struct Check {
+    pub name: String,
+    fail_fast: bool,
+    run: CheckFn,
+}
+
+impl Check {
+    pub fn new(name: impl Into<String>, run: impl Fn(&Env) -> Vec<Problem> + 'static) -> Self {
+        Check { name: name.into(), fail_fast: false, run: Box::new(run) }
+    }
+    fn fail_fast(mut self) -> Self {
+        self.fail_fast = true;
+        self
+    }
+}
+
+/// Check names that operators pass to the ignore list: kubeadm's fixed names, then ours.
+pub const CHECK_NAMES: &[&str] = &[
+    "IsPrivilegedUser",
+    "CRI",
+    "Swap",
+    "SystemVerification",
+    "Hostname",
+    "KubeletVersion",
+    "Service-Kubelet",
+    "NumCPU",
+    "Mem",
+    "KubernetesVersion",
+    "Firewalld",
+    "HTTPProxy",
+    "HTTPProxyCIDR",
+    "ExternalEtcdVersion",
+    "ExternalEtcdClientCertificates",
+    // kubeadm pulls images as part of preflight; kubeboot leaves pulls to the kubelet, but the
+    // name stays valid so existing ignore lists keep working.
+    "ImagePull",
+    // kubeboot's own checks.
+    "DirWritable",
+    "KernelModules",
+    "Clock",
+    "DiskSpace",
+    "AdvertiseAddress",
+    "JoinEndpoint",
+];
+
+/// Parameterised name families: `Port-6443`, `FileExisting-mount`,
+/// `FileAvailable--etc-kubernetes-kubelet.conf`, `DirAvailable--var-lib-etcd`,
+/// `FileContent--proc-sys-net-ipv4-ip_forward`.
+pub const CHECK_NAME_PREFIXES: &[&str] =
+    &["Port-", "FileExisting-", "FileAvailable--", "DirAvailable--", "FileContent--"];
+
+/// Whether `name` is a check name (case-insensitive), as kubeadm would accept it.
+pub fn is_known_check(name: &str) -> bool {
+    CHECK_NAMES.iter().any(|f| f.eq_ignore_ascii_case(name))
+        || CHECK_NAME_PREFIXES
+            .iter()
+            .any(|p| name.len() > p.len() && name.is_char_boundary(p.len()) && name[..p.len()].eq_ignore_ascii_case(p))
 }
 
 /// Accepts a name for the ignore list: `all` or a known check name (case-insensitive).
@@ -12,28 +164,98 @@ pub fn check_ignore_name(name: &str) -> Result<(), String> {
     Err(format!("`{name}` is not a preflight check name (kubeadm names such as Swap, NumCPU, Port-6443, or all)"))
 }
 
-/// Check names as kubeadm spells them; parameterised families (Port-N, FileExisting-x,
-/// FileAvailable--path, DirAvailable--path, FileContent--path) match by prefix.
-pub fn is_known_check(name: &str) -> bool {
-    const FIXED: &[&str] = &[
-        "IsPrivilegedUser",
-        "CRI",
-        "Swap",
-        "SystemVerification",
-        "Hostname",
-        "KubeletVersion",
-        "Service-Kubelet",
-        "NumCPU",
-        "Mem",
-        "KubernetesVersion",
-        "Firewalld",
-        "HTTPProxy",
-        "HTTPProxyCIDR",
-        "ExternalEtcdVersion",
-        "ExternalEtcdClientCertificates",
-        "ImagePull",
-    ];
-    const PREFIXES: &[&str] = &["Port-", "FileExisting-", "FileAvailable--", "DirAvailable--", "FileContent--"];
-    FIXED.iter().any(|f| f.eq_ignore_ascii_case(name))
-        || PREFIXES.iter().any(|p| name.len() > p.len() && name[..p.len()].eq_ignore_ascii_case(p))
+/// The checks whose errors are demoted to warnings (kubeadm `--ignore-preflight-errors`).
+#[derive(Debug, Clone, Default)]
+pub struct IgnoreList {
+    all: bool,
+    names: BTreeSet<String>,
+}
+
+impl IgnoreList {
+    /// Validates every name (blank entries, as in `--ignore-preflight-errors=`, are skipped);
+    /// unknown names are an error listing all of them.
+    pub fn parse(names: &[String]) -> Result<Self, String> {
+        let names: Vec<&str> = names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()).collect();
+        let bad: Vec<String> = names.iter().filter_map(|n| check_ignore_name(n).err()).collect();
+        if !bad.is_empty() {
+            return Err(bad.join("; "));
+        }
+        Ok(IgnoreList {
+            all: names.iter().any(|n| n.eq_ignore_ascii_case("all")),
+            names: names.iter().map(|n| n.to_ascii_lowercase()).collect(),
+        })
+    }
+
+    pub fn covers(&self, check: &str) -> bool {
+        self.all || self.names.contains(&check.to_ascii_lowercase())
+    }
+}
+
+/// Runs `checks` in order and collects every finding; only a fail-fast check that errors stops
+/// the run early.
+pub fn run(env: &Env, checks: &[Check], ignore: &IgnoreList) -> Report {
+    let mut findings = Vec::new();
+    for check in checks {
+        let problems = (check.run)(env);
+        let mut stop = false;
+        for p in problems {
+            let ignored = p.severity == Severity::Error && ignore.covers(&check.name);
+            let severity = if ignored { Severity::Warning } else { p.severity };
+            stop |= check.fail_fast && severity == Severity::Error;
+            findings.push(Finding { name: check.name.clone(), severity, message: p.message, ignored });
+        }
+        if stop {
+            break;
+        }
+    }
+    Report::new(findings)
+}
+
+/// Every check for this node, run against `host`.
+pub fn check_node(host: &Host, node: &Resolved, ignore: &IgnoreList) -> Report {
+    let env = Env::new(host, node);
+    run(&env, &checks_for(node), ignore)
+}
+
+/// The `preflight` phase of init and join: prints every finding and aborts, before anything
+/// is written, when an error remains.
+pub fn phase(ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Result<()> {
+    use crate::error::{Exit, coded};
+    let ignore = IgnoreList::parse(&ctx.ignore_preflight).map_err(|e| coded(Exit::InvalidInput, e))?;
+    ctx.say("preflight", "Running pre-flight checks");
+    let report = check_node(&ctx.host, &ctx.node, &ignore);
+    eprint!("{}", report.render_human());
+    let outcome = if report.errors() > 0 {
+        Err(coded(Exit::Preflight, report.summary()))
+    } else {
+        ctx.say("preflight", report.summary());
+        Ok(())
+    };
+    ctx.state.preflight = Some(report);
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_case_insensitively_with_families() {
+        for ok in ["swap", "NUMCPU", "port-6443", "FileAvailable--etc-kubernetes-kubelet.conf", "dirwritable", "all"] {
+            assert!(check_ignore_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["Swapp", "Port-", "FileAvailable-", "", "ports-6443", "é"] {
+            assert!(check_ignore_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ignore_list_demotes_named_errors_and_all_demotes_everything() {
+        let list = IgnoreList::parse(&["swap".into(), " Port-6443".into()]).unwrap();
+        assert!(list.covers("Swap") && list.covers("port-6443") && !list.covers("NumCPU"));
+        assert!(IgnoreList::parse(&["ALL".into()]).unwrap().covers("anything"));
+        assert!(!IgnoreList::parse(&["".into()]).unwrap().covers("Swap"));
+        let err = IgnoreList::parse(&["Swap".into(), "Nope".into(), "Bad".into()]).unwrap_err();
+        assert!(err.contains("`Nope`") && err.contains("`Bad`"), "{err}");
+    }
 }

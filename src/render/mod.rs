@@ -1,17 +1,35 @@
-//! Pure rendering of the files kubeadm writes: kubeconfigs, static Pod manifests, kubelet files.
+//! Rendering of the files kubeadm writes besides the PKI: kubeconfigs, static Pod manifests
+//! and kubelet files. The `render_*` functions are pure (config and keys in, bytes out); the
+//! `phase_*` functions read what exists, render, and apply through `Ctx::emit`.
 
-pub fn phase_kubeconfig(_ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Result<()> {
-    Err(crate::error::not_implemented("kubeconfig phase"))
+pub mod kubeconfig;
+pub mod kubelet;
+pub mod staticpod;
+pub mod yaml;
+
+pub use kubeconfig::phase_kubeconfig;
+pub use kubelet::phase_kubelet_start;
+pub use staticpod::{phase_control_plane, phase_etcd};
+
+use crate::config::Arg;
+
+/// kubeadm's flag merge: an extra argument replaces every default of the same name, and the
+/// result is sorted by name, then value, each rendered `--name=value`.
+pub fn flags(defaults: Vec<Arg>, extra: &[Arg]) -> Vec<String> {
+    let mut args: Vec<Arg> = defaults.into_iter().filter(|d| !extra.iter().any(|e| e.name == d.name)).collect();
+    args.extend(extra.iter().cloned());
+    args.sort();
+    args.iter().map(|a| format!("--{}={}", a.name, a.value)).collect()
 }
 
-pub fn phase_etcd(_ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Result<()> {
-    Err(crate::error::not_implemented("etcd phase"))
-}
-
-pub fn phase_control_plane(_ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Result<()> {
-    Err(crate::error::not_implemented("control-plane phase"))
-}
-
-pub fn phase_kubelet_start(_ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Result<()> {
-    Err(crate::error::not_implemented("kubelet-start phase"))
+/// Creates `dir` with `mode` (kubeadm creates the etcd data, kubelet and manifests dirs 0700)
+/// while any missing parents get the ordinary 0755. Nothing happens in `--dry-run`.
+pub fn ensure_private_dir(ctx: &crate::workflow::Ctx, dir: &str, mode: u32) -> anyhow::Result<()> {
+    if ctx.dry_run {
+        return Ok(());
+    }
+    if let Some(parent) = std::path::Path::new(dir).parent() {
+        ctx.host.ensure_dir(parent, 0o755)?;
+    }
+    ctx.host.ensure_dir(dir, mode)
 }

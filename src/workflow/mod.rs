@@ -1,6 +1,9 @@
 //! Runs phases in kubeadm's order. A `PhaseObserver` (the first-boot journal) sees each
 //! phase start and finish, which is how a crashed run resumes instead of starting over.
 
+pub mod failpoint;
+pub mod journal;
+pub mod lock;
 pub mod phases;
 
 use std::time::{Duration, Instant};
@@ -29,7 +32,17 @@ pub struct Ctx {
 /// Values produced by one phase and consumed by a later one. Anything that must survive a
 /// crash is also written to the host by the phase that makes it.
 #[derive(Default)]
-pub struct State {}
+pub struct State {
+    /// Files rendered by earlier phases of this run, by node path. In `--dry-run` nothing is
+    /// written, so later phases (kubeconfigs need the CA) read from here first.
+    pub rendered: std::collections::BTreeMap<String, Vec<u8>>,
+    /// Keys generated ahead for later phases: `certs` makes the kubeconfig client keys in the
+    /// same parallel batch as its own, so a full run keeps every core busy once.
+    pub spare_keys: Vec<crate::pki::PrivateKey>,
+    /// Every preflight finding, also when preflight stopped the run: the first-boot report
+    /// includes them (`Report::to_json`).
+    pub preflight: Option<crate::preflight::Report>,
+}
 
 impl Ctx {
     pub fn new(host: Host, node: Resolved) -> Self {
@@ -68,6 +81,21 @@ impl Ctx {
                 WriteOutcome::Unchanged => tracing::debug!("{} unchanged", f.path),
             }
         }
+        Ok(())
+    }
+
+    /// A file as this run sees it: rendered earlier in the run, else read from the host.
+    pub fn read_current(&self, node_path: &str) -> Result<Option<Vec<u8>>> {
+        if let Some(b) = self.state.rendered.get(node_path) {
+            return Ok(Some(b.clone()));
+        }
+        self.host.read_opt(node_path).with_context(|| format!("reading {}", self.host.path(node_path).display()))
+    }
+
+    /// Applies files (see `apply_files`) and remembers them for later phases of this run.
+    pub fn emit(&mut self, phase: &str, files: Vec<crate::plan::File>) -> Result<()> {
+        self.apply_files(phase, &files)?;
+        self.state.rendered.extend(files.into_iter().map(|f| (f.path, f.contents)));
         Ok(())
     }
 

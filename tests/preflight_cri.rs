@@ -1,0 +1,145 @@
+//! CRI against a real containerd (Debian `containerd` + `runc`), started by the test with its
+//! own root, state dir, socket and a minimal config: the preflight gRPC client must get the
+//! runtime's Version and a ready Status, and must fail once the runtime is gone.
+
+mod preflight_support;
+
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use preflight_support::*;
+
+/// A containerd process owned by the test; killed (by its pid) when dropped.
+struct Containerd {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Containerd {
+    /// Starts containerd with everything under `dir` and its gRPC socket at `socket`.
+    fn start(dir: &Path, socket: &Path) -> Option<Containerd> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIP: running containerd needs root");
+            return None;
+        }
+        if Command::new("containerd").arg("--version").output().is_err() {
+            eprintln!("SKIP: containerd is not installed (scripts/install-test-deps.sh installs it)");
+            return None;
+        }
+        std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
+        let config = dir.join("containerd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{d}/ctr-root\"\nstate = \"{d}/ctr-state\"\n[grpc]\n  address = \"{s}\"\n[ttrpc]\n  address = \"{s}.ttrpc\"\n[plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"{d}/cni-bin\"\n  conf_dir = \"{d}/cni-conf\"\n",
+                d = dir.display(),
+                s = socket.display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start containerd");
+        let ctr = Containerd { child, socket: socket.to_path_buf() };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ctr.serving() {
+            assert!(Instant::now() < deadline, "containerd did not serve {} within 20s", socket.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(ctr)
+    }
+
+    fn serving(&self) -> bool {
+        std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The version `containerd --version` prints (third field), which CRI Version must report.
+fn installed_version() -> String {
+    let out = Command::new("containerd").arg("--version").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().nth(2).unwrap().to_string()
+}
+
+fn cri(r: &Run) -> Vec<(String, String, bool)> {
+    r.findings().into_iter().filter(|(n, _, _)| n == "CRI").collect()
+}
+
+#[test]
+fn real_containerd_passes_then_fails_when_stopped() {
+    let f = Fixture::healthy();
+    let socket = f.dir.path().join("run/containerd.sock");
+    let Some(mut ctr) = Containerd::start(f.dir.path(), &socket) else { return };
+    let cfg = f.control_plane(&socket.display().to_string(), free_port(), "");
+
+    let r = preflight(&f, &cfg, &[]);
+    assert_eq!(cri(&r), vec![("CRI".to_string(), "info".to_string(), false)], "{}", r.stdout);
+    let msg = r.message("CRI");
+    assert!(
+        msg.starts_with(&format!("containerd {} (CRI v1) at unix://{}", installed_version(), socket.display())),
+        "{msg}"
+    );
+    assert!(msg.ends_with("is ready"), "{msg}");
+
+    ctr.stop();
+    let r = preflight(&f, &cfg, &[]);
+    assert_eq!(cri(&r), vec![("CRI".to_string(), "error".to_string(), false)], "{}", r.stdout);
+    assert!(r.message("CRI").starts_with("container runtime is not running"), "{}", r.stdout);
+    assert_eq!(r.code, 3);
+}
+
+#[test]
+fn a_socket_nobody_serves_is_an_error() {
+    let f = Fixture::healthy();
+    // A socket file left behind by a runtime that is gone: connection refused.
+    let stale = f.dir.path().join("stale.sock");
+    drop(UnixListener::bind(&stale).unwrap());
+    let r = preflight(&f, &f.control_plane(&stale.display().to_string(), free_port(), ""), &[]);
+    assert_eq!(cri(&r), vec![("CRI".to_string(), "error".to_string(), false)]);
+    assert!(r.message("CRI").contains("Connection refused"), "{}", r.stdout);
+    // No socket file at all.
+    let r = preflight(&f, &f.control_plane(&f.dead_socket(), free_port(), ""), &[]);
+    assert!(r.message("CRI").contains("No such file or directory"), "{}", r.stdout);
+}
+
+#[test]
+fn an_unconfigured_socket_is_detected_under_the_root_and_two_runtimes_are_an_error() {
+    let f = Fixture::healthy();
+    let socket = f.path("/var/run/containerd/containerd.sock");
+    let Some(_ctr) = Containerd::start(f.dir.path(), &socket) else { return };
+    // No criSocket in the config: kubeadm's detection finds the one runtime.
+    let cfg = f.config(
+        "control-plane",
+        &format!("node:\n  name: node-1\n  advertiseAddress: 127.0.0.1\n  bindPort: {}\ncluster:\n  kubernetesVersion: v1.33.5\n", free_port()),
+    );
+    let r = preflight(&f, &cfg, &[]);
+    assert_eq!(cri(&r), vec![("CRI".to_string(), "info".to_string(), false)], "{}", r.stdout);
+    assert!(r.message("CRI").contains("at unix:///var/run/containerd/containerd.sock is ready"), "{}", r.stdout);
+
+    // A second runtime's socket appears: kubeadm refuses to guess.
+    std::fs::create_dir_all(f.path("/var/run/crio")).unwrap();
+    let _crio = UnixListener::bind(f.path("/var/run/crio/crio.sock")).unwrap();
+    let r = preflight(&f, &cfg, &[]);
+    assert_eq!(cri(&r), vec![("CRI".to_string(), "error".to_string(), false)], "{}", r.stdout);
+    let msg = r.message("CRI");
+    assert!(msg.contains("found multiple CRI endpoints on the host"), "{msg}");
+    assert!(msg.contains("unix:///var/run/containerd/containerd.sock, unix:///var/run/crio/crio.sock"), "{msg}");
+    assert!(msg.contains("set node.criSocket"), "{msg}");
+}
