@@ -35,6 +35,7 @@ def main(path):
     rows = []
     if kubeboot:
         rows += [
+            ("kernel start to containerd ready (s)", median(col("containerd_ready_us", 1e6, kubeboot))),
             ("kernel start to kubeboot start (s)", median(col("kubeboot_start_us", 1e6, kubeboot))),
             ("kubeboot wall time (s)", median(col("kubeboot_wall_s", 1, kubeboot))),
             ("kubeboot peak RSS (MiB)", median(col("kubeboot_maxrss_kb", 1024, kubeboot))),
