@@ -85,6 +85,7 @@ fn mutated_inputs_never_panic_never_leak_and_accepted_ones_resolve() {
     let id = kubeboot::config::HostIdentity {
         hostname: "fuzz-node".into(),
         default_address: Some("10.0.0.9".parse().unwrap()),
+        cri_socket: None,
     };
     let (mut accepted, mut rejected) = (0, 0);
     for seed in 0..6_000u64 {

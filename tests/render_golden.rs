@@ -51,7 +51,7 @@ kubeletConfiguration:
 "
     );
     let cfg = kubeboot::config::load("golden.yaml", config.as_bytes()).unwrap_or_else(|d| panic!("{d}"));
-    Resolved::new(cfg, &HostIdentity { hostname: "cp-1".into(), default_address: None }).unwrap()
+    Resolved::new(cfg, &HostIdentity { hostname: "cp-1".into(), default_address: None, cri_socket: None }).unwrap()
 }
 
 /// Replaces the base64 PEM of `*-data:` fields so only structure is compared.

@@ -368,3 +368,89 @@ fn a_ca_supplied_in_the_config_signs_the_cluster() {
     let mode = std::fs::metadata(node.pki("ca.key")).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+#[test]
+fn check_expiration_lists_every_certificate() {
+    let node = Node::new(&config("v1.33.5", "ECDSA-P256", ADVERTISE, ""));
+    node.render();
+    let out = run_ok(kubeboot().args(["certs", "check-expiration", "--root"]).arg(node.root()));
+    for name in [
+        "admin.conf",
+        "super-admin.conf",
+        "controller-manager.conf",
+        "scheduler.conf",
+        "apiserver ",
+        "apiserver-etcd-client",
+        "apiserver-kubelet-client",
+        "etcd-healthcheck-client",
+        "etcd-peer",
+        "etcd-server",
+        "front-proxy-client",
+    ] {
+        let line = out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} missing:\n{out}"));
+        // One year less the seconds since issue; exactly a year shows as `1y`, as in kubeadm.
+        assert!((line.contains(" 364d ") || line.contains(" 1y ")) && line.ends_with(" no"), "{line}");
+    }
+    for ca in ["ca ", "front-proxy-ca", "etcd-ca"] {
+        let line = out.lines().find(|l| l.starts_with(ca)).unwrap_or_else(|| panic!("{ca} missing:\n{out}"));
+        assert!(line.contains(" 9y ") || line.contains(" 10y "), "{line}");
+    }
+}
+
+#[test]
+fn init_with_later_phases_skipped_writes_the_kubeadm_file_set_phase_by_phase() {
+    let node = Node::new(&config("v1.33.5", "ECDSA-P256", ADVERTISE, ""));
+    let skip = "preflight,kubelet-start,wait-control-plane,upload-config,upload-certs,mark-control-plane,\
+                bootstrap-token,kubelet-finalize,addon";
+    let out = node.run(&["init", "--skip-phases", skip]);
+    assert!(out.status.success(), "{}", text(&out));
+    for phase in ["certs", "kubeconfig", "etcd", "control-plane"] {
+        assert!(text(&out).contains(&format!("[{phase}] done in ")), "no duration line for {phase}");
+    }
+    let files: Vec<String> =
+        snapshot(&node.root()).into_iter().filter(|f| f.2 > 0 || f.1 & 0o111 == 0).map(|f| f.0).collect();
+    for f in [
+        "etc/kubernetes/admin.conf",
+        "etc/kubernetes/super-admin.conf",
+        "etc/kubernetes/kubelet.conf",
+        "etc/kubernetes/controller-manager.conf",
+        "etc/kubernetes/scheduler.conf",
+        "etc/kubernetes/manifests/etcd.yaml",
+        "etc/kubernetes/manifests/kube-apiserver.yaml",
+        "etc/kubernetes/manifests/kube-controller-manager.yaml",
+        "etc/kubernetes/manifests/kube-scheduler.yaml",
+        "etc/kubernetes/pki/sa.pub",
+        "etc/kubernetes/pki/etcd/peer.key",
+    ] {
+        assert!(files.iter().any(|p| p == f), "{f} missing");
+    }
+    assert!(!node.path("/var/lib/kubelet/config.yaml").exists(), "kubelet-start was skipped");
+}
+
+#[test]
+fn phases_run_one_at_a_time_in_kubeadms_order() {
+    let node = Node::new(&config("v1.34.1", "ECDSA-P256", ADVERTISE, ""));
+    // A leaf before its CA is a clear error.
+    let out = node.run(&["init", "phase", "certs", "apiserver"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("run `kubeboot init phase certs ca` first"), "{}", text(&out));
+    for (phase, sub) in [("certs", "all"), ("kubeconfig", "admin"), ("kubeconfig", "all"), ("etcd", "local")] {
+        let out = node.run(&["init", "phase", phase, sub]);
+        assert!(out.status.success(), "{phase} {sub}: {}", text(&out));
+    }
+    let out = node.run(&["init", "phase", "control-plane", "scheduler"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(node.path("/etc/kubernetes/manifests/kube-scheduler.yaml").exists());
+    assert!(!node.path("/etc/kubernetes/manifests/kube-apiserver.yaml").exists());
+}
+
+#[test]
+fn certificate_key_is_64_random_hex_characters() {
+    let a = run_ok(kubeboot().args(["certs", "certificate-key"]));
+    let b = run_ok(kubeboot().args(["certs", "certificate-key"]));
+    for k in [&a, &b] {
+        let k = k.trim();
+        assert!(k.len() == 64 && k.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{k}");
+    }
+    assert_ne!(a, b);
+}

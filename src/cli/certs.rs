@@ -125,17 +125,21 @@ fn describe(info: Option<&CertInfo>, now: OffsetDateTime) -> (String, String) {
         t.hour(),
         t.minute()
     );
-    let left = info.not_after - now;
-    let residual = if left.is_negative() {
-        "<invalid>".to_string()
-    } else if left.whole_days() >= 365 {
-        format!("{}y", left.whole_days() / 365)
-    } else if left.whole_days() >= 1 {
-        format!("{}d", left.whole_days())
-    } else {
-        format!("{}h", left.whole_hours())
-    };
-    (expires, residual)
+    (expires, short_human_duration(info.not_after - now))
+}
+
+/// apimachinery `duration.ShortHumanDuration`, which kubeadm prints as RESIDUAL TIME.
+fn short_human_duration(d: time::Duration) -> String {
+    let secs = d.whole_seconds();
+    match secs {
+        ..-1 => "<invalid>".into(),
+        -1..=0 => "0s".into(),
+        1..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ if secs / 3600 < 24 * 365 => format!("{}d", secs / 86400),
+        _ => format!("{}y", secs / (86400 * 365)),
+    }
 }
 
 /// The embedded client certificate of a kubeconfig's first user, if it has one.

@@ -50,7 +50,12 @@ pub fn run(g: &Global, a: InitArgs) -> Result<ExitCode> {
     super::require_role(&ctx, &[crate::config::Role::ControlPlane], "init")?;
     match a.sub {
         Some(InitSub::Phase(p)) => workflow::run_one(&mut ctx, phases::INIT, &p.name, p.sub.as_deref())?,
-        None => workflow::run_phases(&mut ctx, phases::INIT, &mut workflow::NoObserver)?,
+        None => {
+            workflow::run_phases(&mut ctx, phases::INIT, &mut workflow::NoObserver)?;
+            if !ctx.dry_run {
+                crate::cluster::print_join_instructions(&ctx)?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

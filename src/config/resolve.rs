@@ -33,6 +33,8 @@ pub struct Resolved {
 pub struct HostIdentity {
     pub hostname: String,
     pub default_address: Option<IpAddr>,
+    /// The one container runtime socket found on the host (kubeadm's auto-detection).
+    pub cri_socket: Option<String>,
 }
 
 impl HostIdentity {
@@ -46,7 +48,9 @@ impl HostIdentity {
             .filter(|s| !s.is_empty())
             .or_else(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).map(|s| s.to_lowercase()))
             .unwrap_or_default();
-        HostIdentity { hostname, default_address: crate::host::net::default_route_address() }
+        // Several runtimes is an error that preflight's CRI check reports; here it just means "no guess".
+        let cri_socket = crate::host::cri::detect_endpoint(host).ok().flatten().map(str::to_string);
+        HostIdentity { hostname, default_address: crate::host::net::default_route_address(), cri_socket }
     }
 }
 
@@ -69,7 +73,12 @@ impl Resolved {
             Some(p) => parse_cidrs(p)?,
             None => vec![],
         };
-        let cri_socket = cfg.node.cri_socket.clone().unwrap_or_else(|| DEFAULT_CRI_SOCKET.to_string());
+        let cri_socket = cfg
+            .node
+            .cri_socket
+            .clone()
+            .or_else(|| id.cri_socket.clone())
+            .unwrap_or_else(|| DEFAULT_CRI_SOCKET.to_string());
         let gates = FeatureGates::resolve(&version, &cfg.cluster.feature_gates);
         Ok(Resolved { cfg, version, node_name, advertise_address, service_cidrs, pod_cidrs, cri_socket, gates })
     }

@@ -62,7 +62,14 @@ impl fmt::Display for KubeVersion {
 }
 
 /// Image versions kubeadm pins per Kubernetes minor (constants.go `SupportedEtcdVersion`,
-/// `CoreDNSVersion`, `PauseVersion`).
+/// `CoreDNSVersion`, `PauseVersion`), as of each minor's .0 release.
+///
+/// Checked against kubeadm's constants.go snapshots: release-1.32 has DefaultEtcdVersion
+/// 3.5.16-0, CoreDNS v1.11.3, pause 3.10; release-1.34 at 1.34.0 maps 31–33 → 3.5.21-0 and
+/// 34 → 3.6.4-0. Later patch releases bump etcd inside the same minor (late release-1.32 and
+/// release-1.34 snapshots map 29–33 → 3.5.24-0 and 34 → 3.6.5-0), so a node pinned to a late
+/// patch should set `etcd.local.imageTag`; kubeadm picks `SupportedEtcdVersion[minor]` of its
+/// own build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ComponentVersions {
     pub etcd: &'static str,

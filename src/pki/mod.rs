@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, anyhow, bail};
 use time::OffsetDateTime;
 
-pub use issue::{Authority, CertInfo, CertRequest, cert_der_from_pem, check_period, signed_by};
+pub use issue::{Authority, CertInfo, CertRequest, cert_der_from_pem, check_period};
 pub use keys::{PrivateKey, generate_many, pem_text};
 pub use pin::{ca_cert_hash, spki_hash};
 use table::{CertSpec, SERVICE_ACCOUNT, Usage};
@@ -182,11 +182,11 @@ impl CertsRun<'_> {
             (None, None, Some(s)) => {
                 let cert_der = cert_der_from_pem(s.cert.as_bytes()).context("cluster.ca.cert")?;
                 let key = PrivateKey::from_pem(&s.key).context("cluster.ca.key")?;
+                self.say(format_args!("Using the {} certificate authority supplied in the config", spec.name));
+                // The key file keeps the operator's PEM as given (kubeadm reads PKCS#1, SEC1 and PKCS#8).
+                self.push_pair(spec, &cert_der, key.pem(), "supplied cluster CA");
                 let authority = Authority { base: spec.base.into(), cert_der, key: Some(key) };
                 check_ca(&authority, "cluster.ca", self.now)?;
-                self.say(format_args!("Using the {} certificate authority supplied in the config", spec.name));
-                let key_pem = authority.key.as_ref().map(|k| k.pem().to_string()).unwrap_or_default();
-                self.push_pair(spec, &authority.cert_der.clone(), &key_pem, "supplied cluster CA");
                 authority
             }
             (None, None, None) => {

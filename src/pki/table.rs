@@ -224,6 +224,64 @@ mod tests {
         }
     }
 
+    fn sans(spec: &str, node: &Resolved) -> (Vec<String>, Vec<String>) {
+        let s = find(spec).unwrap().alt_names(node);
+        (s.dns, s.ips.iter().map(|i| i.to_string()).collect())
+    }
+
+    #[test]
+    fn apiserver_sans_follow_kubeadm_order() {
+        let node = crate::render::test_node(
+            "v1.33.5",
+            "10.0.0.5",
+            "  controlPlaneEndpoint: 10.0.0.100:6443\n  networking:\n    serviceSubnet: 10.112.0.0/12,fd00::/108\n  \
+             apiServer:\n    certSANs: [zz.example, 10.0.0.5, 2001:db8::1, \"*.apps.example\", kubernetes]\n",
+        );
+        let (dns, ips) = sans("apiserver", &node);
+        assert_eq!(
+            dns,
+            [
+                "*.apps.example",
+                "cp-1",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+                "zz.example"
+            ]
+        );
+        // VIP of the first service CIDR, advertise address, endpoint IP, then user IPs (deduplicated).
+        assert_eq!(ips, ["10.112.0.1", "10.0.0.5", "10.0.0.100", "2001:db8::1"]);
+    }
+
+    #[test]
+    fn etcd_sans_and_external_etcd() {
+        let node = crate::render::test_node(
+            "v1.34.1",
+            "fd00::5",
+            "  etcd:\n    local:\n      serverCertSANs: [etcd.example]\n      peerCertSANs: [192.0.2.7]\n",
+        );
+        assert_eq!(
+            sans("etcd-server", &node),
+            (
+                vec!["cp-1".into(), "etcd.example".into(), "localhost".into()],
+                vec!["fd00::5".into(), "127.0.0.1".into(), "::1".into()]
+            )
+        );
+        assert_eq!(sans("etcd-peer", &node).1, ["fd00::5", "127.0.0.1", "::1", "192.0.2.7"]);
+        assert_eq!(sans("etcd-ca", &node).0, ["etcd-ca"]);
+        assert_eq!(certs_for(&node).count(), CERTS.len());
+
+        let external = crate::render::test_node(
+            "v1.34.1",
+            "10.0.0.5",
+            "  etcd:\n    external:\n      endpoints: [\"https://10.0.0.9:2379\"]\n      caFile: /etc/etcd/ca.crt\n      \
+             certFile: /etc/etcd/client.crt\n      keyFile: /etc/etcd/client.key\n",
+        );
+        let names: Vec<_> = certs_for(&external).map(|c| c.name).collect();
+        assert_eq!(names, ["ca", "apiserver", "apiserver-kubelet-client", "front-proxy-ca", "front-proxy-client"]);
+    }
+
     #[test]
     fn dns_names() {
         assert!(is_dns_subdomain("cp-1.example.internal"));

@@ -163,7 +163,11 @@ mod tests {
 
     fn node(yaml: &str) -> Resolved {
         let cfg: NodeConfig = crate::config::load("test.yaml", yaml.as_bytes()).unwrap();
-        let id = HostIdentity { hostname: "n1".into(), default_address: Some("10.0.0.5".parse().unwrap()) };
+        let id = HostIdentity {
+            hostname: "n1".into(),
+            default_address: Some("10.0.0.5".parse().unwrap()),
+            cri_socket: None,
+        };
         Resolved::new(cfg, &id).unwrap()
     }
 

@@ -245,6 +245,45 @@ pub fn phase_kubelet_start(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn facts(hostname: &str) -> KubeletFacts {
+        KubeletFacts { hostname: hostname.into(), systemd_resolved: false }
+    }
+
+    #[test]
+    fn flags_per_version_and_host() {
+        let n33 = crate::render::test_node("v1.33.5", "10.0.0.5", "");
+        assert_eq!(
+            render_flags(&n33, &facts("cp-1")),
+            "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock \
+             --pod-infra-container-image=registry.k8s.io/pause:3.10\"\n"
+        );
+        assert_eq!(render_instance_config(&n33), None);
+        // 1.34: NodeLocalCRISocket moves the socket to instance-config.yaml.
+        let n34 = crate::render::test_node("v1.34.1", "10.0.0.5", "");
+        assert_eq!(
+            render_flags(&n34, &facts("other-host")),
+            "KUBELET_KUBEADM_ARGS=\"--hostname-override=cp-1 --pod-infra-container-image=registry.k8s.io/pause:3.10.1\"\n"
+        );
+        assert_eq!(
+            render_instance_config(&n34).unwrap(),
+            "containerRuntimeEndpoint: \"unix:///var/run/containerd/containerd.sock\"\n"
+        );
+        let config = render_config(&n34, &facts("cp-1")).unwrap();
+        assert!(config.contains("containerRuntimeEndpoint: unix:///var/run/containerd/containerd.sock\n"), "{config}");
+    }
+
+    #[test]
+    fn user_kubelet_configuration_is_merged_but_rotation_is_forced() {
+        let node = crate::render::test_node(
+            "v1.33.5",
+            "10.0.0.5",
+            "kubeletConfiguration:\n  rotateCertificates: false\n  maxPods: 150\n  authentication:\n    anonymous:\n      enabled: true\n",
+        );
+        let config = render_config(&node, &facts("cp-1")).unwrap();
+        assert!(config.contains("maxPods: 150\n") && config.contains("rotateCertificates: true\n"), "{config}");
+        assert!(config.contains("anonymous:\n    enabled: true\n  webhook:"), "{config}");
+    }
+
     #[test]
     fn go_quoting() {
         assert_eq!(go_quote(r#"--a=b "c"\"#), r#""--a=b \"c\"\\""#);

@@ -33,3 +33,15 @@ pub fn ensure_private_dir(ctx: &crate::workflow::Ctx, dir: &str, mode: u32) -> a
     }
     ctx.host.ensure_dir(dir, mode)
 }
+
+/// A resolved control-plane node from a YAML fragment, for unit tests of the renderers.
+#[cfg(test)]
+pub(crate) fn test_node(version: &str, advertise: &str, extra: &str) -> crate::config::Resolved {
+    let text = format!(
+        "apiVersion: kubeboot.io/v1alpha1\nkind: NodeConfig\nrole: control-plane\nnode:\n  name: cp-1\n  \
+         advertiseAddress: \"{advertise}\"\ncluster:\n  kubernetesVersion: {version}\n{extra}"
+    );
+    let cfg = crate::config::load("test.yaml", text.as_bytes()).unwrap_or_else(|d| panic!("{d}"));
+    let id = crate::config::HostIdentity { hostname: "cp-1".into(), default_address: None, cri_socket: None };
+    crate::config::Resolved::new(cfg, &id).unwrap()
+}

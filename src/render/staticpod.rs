@@ -327,10 +327,14 @@ pub fn render_apiserver(node: &Resolved, facts: &HostFacts) -> Result<String> {
         Some(ext) => {
             defaults.push(arg("etcd-servers", ext.endpoints.join(",")));
             let mut dirs: Vec<String> = Vec::new();
-            for (flag, file) in
-                [("etcd-cafile", &ext.ca_file), ("etcd-certfile", &ext.cert_file), ("etcd-keyfile", &ext.key_file)]
-            {
-                if file.is_empty() {
+            // kubeadm passes the client pair only when both halves are set.
+            let pair = !ext.cert_file.is_empty() && !ext.key_file.is_empty();
+            for (flag, file, wanted) in [
+                ("etcd-cafile", &ext.ca_file, !ext.ca_file.is_empty()),
+                ("etcd-certfile", &ext.cert_file, pair),
+                ("etcd-keyfile", &ext.key_file, pair),
+            ] {
+                if !wanted {
                     continue;
                 }
                 defaults.push(arg(flag, file));
@@ -536,7 +540,9 @@ pub fn render_etcd(node: &Resolved, facts: &HostFacts, cluster: &EtcdCluster) ->
         )]),
         extra_envs: &local.extra_envs,
     };
-    to_yaml(&component.pod(node, facts))
+    // Unlike the control-plane components, etcd gets only its extraEnvs, not kubeadm's proxy variables.
+    let facts = HostFacts { proxy_env: vec![], ..facts.clone() };
+    to_yaml(&component.pod(node, &facts))
 }
 
 /// kubeadm `GetEtcdProbeEndpoint`: the first `listen-metrics-urls` entry if given, else http on loopback:2381.
@@ -599,6 +605,55 @@ pub fn phase_control_plane(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_etcd_uses_bracketed_loopback_and_probe_host() {
+        let node = crate::render::test_node("v1.33.5", "fd00::5", "");
+        let yaml = render_etcd(&node, &HostFacts::default(), &EtcdCluster::New).unwrap();
+        assert!(yaml.contains("- --listen-client-urls=https://[::1]:2379,https://[fd00::5]:2379\n"), "{yaml}");
+        assert!(yaml.contains("host: \"::1\""), "{yaml}");
+        let api = render_apiserver(&node, &HostFacts::default()).unwrap();
+        assert!(api.contains("- --etcd-servers=https://[::1]:2379\n"), "{api}");
+        assert!(api.contains("advertise-address.endpoint: \"[fd00::5]:6443\""), "{api}");
+    }
+
+    #[test]
+    fn external_etcd_flags_and_cert_volume() {
+        let node = crate::render::test_node(
+            "v1.33.5",
+            "10.0.0.5",
+            "  etcd:\n    external:\n      endpoints: [\"https://10.0.0.9:2379\", \"https://10.0.0.10:2379\"]\n      \
+             caFile: /etc/etcd/ca.crt\n      certFile: /etc/etcd/client.crt\n      keyFile: /etc/etcd/client.key\n",
+        );
+        let api = render_apiserver(&node, &HostFacts::default()).unwrap();
+        assert!(api.contains("- --etcd-servers=https://10.0.0.9:2379,https://10.0.0.10:2379\n"), "{api}");
+        assert!(api.contains("- --etcd-cafile=/etc/etcd/ca.crt\n"), "{api}");
+        assert!(api.contains("path: /etc/etcd\n      type: DirectoryOrCreate\n    name: etcd-certs-0\n"), "{api}");
+        assert!(render_etcd(&node, &HostFacts::default(), &EtcdCluster::New).is_err());
+    }
+
+    #[test]
+    fn proxy_variables_reach_the_control_plane_but_not_etcd() {
+        let node = crate::render::test_node("v1.33.5", "10.0.0.5", "");
+        let facts =
+            HostFacts { proxy_env: vec![("HTTPS_PROXY".into(), "http://proxy:3128".into())], ..Default::default() };
+        let api = render_apiserver(&node, &facts).unwrap();
+        assert!(api.contains("- name: HTTPS_PROXY\n      value: http://proxy:3128\n"), "{api}");
+        let etcd = render_etcd(&node, &facts, &EtcdCluster::New).unwrap();
+        assert!(!etcd.contains("HTTPS_PROXY"), "{etcd}");
+    }
+
+    #[test]
+    fn joining_etcd_member_lists_the_cluster() {
+        let node = crate::render::test_node("v1.34.1", "10.0.0.6", "");
+        let members = vec![
+            ("cp-0".to_string(), "https://10.0.0.5:2380".to_string()),
+            ("cp-1".to_string(), "https://10.0.0.6:2380".to_string()),
+        ];
+        let yaml = render_etcd(&node, &HostFacts::default(), &EtcdCluster::Existing(members)).unwrap();
+        assert!(yaml.contains("- --initial-cluster=cp-0=https://10.0.0.5:2380,cp-1=https://10.0.0.6:2380\n"), "{yaml}");
+        assert!(yaml.contains("- --initial-cluster-state=existing\n"), "{yaml}");
+    }
 
     #[test]
     fn extra_args_replace_defaults_by_name_and_sort() {

@@ -280,7 +280,11 @@ mod tests {
         use std::sync::atomic::Ordering;
         let dir = tempfile::tempdir().unwrap();
         let host = Host::new(dir.path());
-        let id = crate::config::HostIdentity { hostname: "n1".into(), default_address: Some([10, 0, 0, 1].into()) };
+        let id = crate::config::HostIdentity {
+            hostname: "n1".into(),
+            default_address: Some([10, 0, 0, 1].into()),
+            cri_socket: None,
+        };
         let node =
             crate::config::Resolved::new(crate::config::defaults(crate::config::Role::ControlPlane), &id).unwrap();
         let mut ctx = crate::workflow::Ctx::new(host.clone(), node);

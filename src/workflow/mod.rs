@@ -61,8 +61,8 @@ impl Ctx {
     /// Unchanged files are not rewritten; secret contents are never printed.
     pub fn apply_files(&self, phase: &str, files: &[crate::plan::File]) -> Result<()> {
         use crate::host::WriteOutcome;
-        for f in files {
-            if self.dry_run {
+        if self.dry_run {
+            for f in files {
                 self.say(
                     phase,
                     format_args!(
@@ -73,9 +73,11 @@ impl Ctx {
                         f.reason
                     ),
                 );
-                continue;
             }
-            match self.host.apply_file(f)? {
+            return Ok(());
+        }
+        for (f, outcome) in files.iter().zip(self.host.apply_files(files)?) {
+            match outcome {
                 WriteOutcome::Created => self.say(phase, format_args!("wrote {}", f.path)),
                 WriteOutcome::Updated => self.say(phase, format_args!("updated {}", f.path)),
                 WriteOutcome::Unchanged => tracing::debug!("{} unchanged", f.path),
