@@ -94,15 +94,7 @@ impl Host {
             Ok(_) => bail!("{} exists and is not a directory", full.display()),
             Err(_) => {}
         }
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(mode)
-            .create(&full)
-            .with_context(|| format!("creating directory {}", full.display()))?;
-        // DirBuilder's mode is filtered by the umask; set the exact mode on the leaf.
-        fs::set_permissions(&full, fs::Permissions::from_mode(mode))
-            .with_context(|| format!("setting mode {mode:04o} on {}", full.display()))?;
-        Ok(())
+        create_dirs(&full, mode)
     }
 
     /// Writes a plan file atomically (see `write_atomic`).
@@ -141,13 +133,7 @@ impl Host {
             }
         }
         for s in &staged {
-            if !s.dir.exists() {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o755)
-                    .create(&s.dir)
-                    .with_context(|| format!("creating directory {}", s.dir.display()))?;
-            }
+            create_dirs(&s.dir, 0o755)?;
         }
         let written: Vec<io::Result<()>> = std::thread::scope(|scope| {
             let handles: Vec<_> = staged.iter().map(|s| scope.spawn(|| s.write_temp())).collect();
@@ -263,6 +249,23 @@ impl<'a> Staged<'a> {
         f.write_all(self.contents)?;
         f.sync_all()
     }
+}
+
+/// Creates `full` and every missing ancestor, each with exactly `mode`; existing ones are left
+/// alone (kubeadm's `MkdirAll` under the usual umask 022). `DirBuilder`'s mode alone is filtered
+/// by the umask, and kubeboot.service runs with `UMask=0077`, which would make /etc/kubernetes
+/// and pki/ 0700 where kubeadm makes them 0755.
+fn create_dirs(full: &Path, mode: u32) -> Result<()> {
+    let missing: Vec<&Path> = full.ancestors().take_while(|p| fs::symlink_metadata(p).is_err()).collect();
+    for dir in missing.into_iter().rev() {
+        match fs::DirBuilder::new().mode(mode).create(dir) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue, // made meanwhile: not ours
+            r => r.with_context(|| format!("creating directory {}", dir.display()))?,
+        }
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting mode {mode:04o} on {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
