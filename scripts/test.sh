@@ -18,7 +18,7 @@ file "$bin" | grep -Eq 'static-pie linked|statically linked' || { echo "release 
 ls -l "$bin"
 
 echo "== tests"
-cargo test --all-targets 2>&1 | tee target/cargo-test.log
+cargo test --all-targets --no-fail-fast 2>&1 | tee target/cargo-test.log
 grep -q "test result: FAILED" target/cargo-test.log && exit 1
 
 if [ -x tests/vm/run-all.sh ]; then
