@@ -25,7 +25,7 @@ fn example(file: &str) -> (StandInCluster, Node) {
 }
 
 fn join(c: &StandInCluster, node: &Node, name: &str, skip: &str) -> String {
-    let run = join_with_kubelet_stand_in(node, name, &c.cp, &["--skip-phases", skip]);
+    let run = join_with_kubelet_stand_in(node, name, c, &["--skip-phases", skip]);
     let said = text(&run.output);
     assert!(run.output.status.success(), "{said}");
     assert!(said.contains("[kubelet-wait-bootstrap] Removed /etc/kubernetes/bootstrap-kubelet.conf"), "{said}");
@@ -54,7 +54,7 @@ fn the_control_plane_join_example_joins() {
     assert!(node.path("/etc/kubernetes/manifests/kube-apiserver.yaml").exists());
     // 1.34: ControlPlaneKubeletLocalMode points the kubelet at this node's own API server, and
     // NodeLocalCRISocket moves the CRI socket into the kubelet configuration.
-    let run = join_with_kubelet_stand_in(&node, "cp-2", &c.cp, &["phase", "kubelet-start"]);
+    let run = join_with_kubelet_stand_in(&node, "cp-2", &c, &["phase", "kubelet-start"]);
     let (boot, _) = run.bootstrap_kubeconfig.expect("kubelet-start ran again and restarted the kubelet");
     let boot: Value = serde_saphyr::from_str(&boot).unwrap();
     assert_eq!(boot["clusters"][0]["cluster"]["server"], "https://192.168.56.12:6443");

@@ -55,7 +55,7 @@ fn mode(node: &Node, path: &str) -> u32 {
 
 /// The whole join with the kubelet stand-in; it must succeed.
 fn join_to_the_end(c: &StandInCluster, node: &Node) -> JoinRun {
-    let run = join_with_kubelet_stand_in(node, "worker-1", &c.cp, &["--skip-phases", "preflight"]);
+    let run = join_with_kubelet_stand_in(node, "worker-1", c, &["--skip-phases", "preflight"]);
     let said = text(&run.output);
     assert!(run.output.status.success(), "{said}");
     for step in [
@@ -117,6 +117,19 @@ fn stand_in_worker_join_runs_to_the_end_and_removes_the_bootstrap_credential() {
         .map(|r| r.path)
         .collect();
     assert_eq!(authed, ["/api/v1/nodes/worker-1", "/api/v1/namespaces/kube-system/configmaps/kubelet-config"]);
+
+    // 1.33 (no NodeLocalCRISocket): the CRI socket is recorded on the Node, with the kubelet's
+    // own client certificate from TLS bootstrap, never with the bootstrap token.
+    let patches: Vec<_> = c.api.seen().into_iter().filter(|r| r.method == "PATCH").collect();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert_eq!(patches[0].path.split('?').next(), Some("/api/v1/nodes/worker-1"));
+    assert!(patches[0].client_cert, "the annotation must be made with the kubelet's credentials");
+    assert!(!patches[0].headers.iter().any(|(k, _)| k == "authorization"), "{:?}", patches[0]);
+    let node_object = c.api.get("/api/v1/nodes/worker-1").expect("the kubelet stand-in registered the Node");
+    assert_eq!(
+        node_object["metadata"]["annotations"]["kubeadm.alpha.kubernetes.io/cri-socket"],
+        "unix:///run/containerd/containerd.sock"
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //!
 //! `StandInApiServer` is a TEST STAND-IN for kube-apiserver (no kube-apiserver binary exists on
 //! this machine): an in-process HTTPS server with a given serving certificate that answers GETs
-//! for the objects it holds by path, query ignored (404 otherwise), like the API server: `cluster-info` to anyone,
+//! (and merge-PATCHes) for the objects it holds by path, query ignored (404 otherwise), like the API server: `cluster-info` to anyone,
 //! everything else only to `Authorization: Bearer <accepted token>` (401 for an unknown token,
 //! 403 for anonymous) or, when started with a client CA, to a client certificate it signed. It records every request with all its headers, so a test can prove what
 //! a client did or did not send. The same server with an attacker's certificate is the capturing
@@ -31,6 +31,8 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
+    /// The client presented a certificate signed by the server's client CA.
+    pub client_cert: bool,
 }
 
 #[derive(Default)]
@@ -101,7 +103,7 @@ impl StandInApiServer {
                     let has_client_cert = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let st = st.clone();
-                        async move { Ok::<_, std::convert::Infallible>(st.handle(&req, has_client_cert)) }
+                        async move { Ok::<_, std::convert::Infallible>(st.handle(req, has_client_cert).await) }
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(tls), svc)
@@ -121,6 +123,10 @@ impl StandInApiServer {
         self.state.objects.lock().unwrap().insert(path.to_string(), object);
     }
 
+    pub fn get(&self, path: &str) -> Option<Value> {
+        self.state.objects.lock().unwrap().get(path).cloned()
+    }
+
     /// The bootstrap token (`id.secret`) this server accepts as a bearer token.
     pub fn accept_token(&self, token: &str) {
         *self.state.accepted_token.lock().unwrap() = Some(token.to_string());
@@ -132,11 +138,18 @@ impl StandInApiServer {
 }
 
 impl State {
-    fn handle(&self, req: &Request<Incoming>, has_client_cert: bool) -> Response<Full<Bytes>> {
+    async fn handle(&self, req: Request<Incoming>, has_client_cert: bool) -> Response<Full<Bytes>> {
+        use http_body_util::BodyExt;
         let full = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
         let headers =
             req.headers().iter().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into())).collect();
-        self.seen.lock().unwrap().push(Seen { method: req.method().to_string(), path: full, headers });
+        let method = req.method().clone();
+        self.seen.lock().unwrap().push(Seen {
+            method: method.to_string(),
+            path: full,
+            headers,
+            client_cert: has_client_cert,
+        });
         let path = req.uri().path().to_string();
         if path != CLUSTER_INFO && !has_client_cert {
             let bearer = req.headers().get("authorization").and_then(|v| v.to_str().ok());
@@ -147,9 +160,43 @@ impl State {
                 _ => return reply(StatusCode::UNAUTHORIZED, json!({"kind": "Status", "reason": "Unauthorized"})),
             }
         }
+        if method == hyper::Method::PATCH {
+            // Merge patch of maps (what a strategic-merge patch of annotations amounts to).
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
+                return reply(StatusCode::BAD_REQUEST, json!({"kind": "Status", "reason": "BadRequest"}));
+            };
+            let mut objects = self.objects.lock().unwrap();
+            return match objects.get_mut(&path) {
+                Some(obj) => {
+                    merge_patch(obj, &patch);
+                    reply(StatusCode::OK, obj.clone())
+                }
+                None => reply(StatusCode::NOT_FOUND, json!({"kind": "Status", "reason": "NotFound"})),
+            };
+        }
         match self.objects.lock().unwrap().get(&path) {
             Some(obj) => reply(StatusCode::OK, obj.clone()),
             None => reply(StatusCode::NOT_FOUND, json!({"kind": "Status", "reason": "NotFound"})),
+        }
+    }
+}
+
+/// RFC 7386 JSON merge patch.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let map = target.as_object_mut().unwrap();
+    for (k, v) in patch {
+        if v.is_null() {
+            map.remove(k);
+        } else {
+            merge_patch(map.entry(k.clone()).or_insert(Value::Null), v);
         }
     }
 }
@@ -333,10 +380,11 @@ impl StandInCluster {
         let cp = cluster_pki("127.0.0.1");
         let out = cp.run(&["render"]);
         assert!(out.status.success(), "{}", text(&out));
-        let api = StandInApiServer::start(
+        let api = StandInApiServer::start_with_client_ca(
             "127.0.0.1",
             &std::fs::read(cp.pki("apiserver.crt")).unwrap(),
             &std::fs::read(cp.pki("apiserver.key")).unwrap(),
+            Some(&std::fs::read(cp.pki("ca.crt")).unwrap()),
         );
         api.accept_token(token);
         let (id, secret) = token.split_once('.').unwrap();
@@ -381,9 +429,11 @@ pub struct JoinRun {
 /// watches its output: when kubeboot restarts kubelet.service (printed, since the root is not
 /// `/`), it reads bootstrap-kubelet.conf and, as the kubelet does after its CSR is approved,
 /// writes `/var/lib/kubelet/pki/kubelet-client-current.pem` (a certificate for
-/// `system:node:<name>` from `cluster_ca`) and a kubelet.conf pointing at it. The fake kubelet
-/// binary and unit that kubelet-start requires are installed under the root first.
-pub fn join_with_kubelet_stand_in(node: &Node, node_name: &str, cluster_ca: &Node, args: &[&str]) -> JoinRun {
+/// `system:node:<name>` from the cluster CA) and a kubelet.conf for the server named in
+/// bootstrap-kubelet.conf, and registers its Node (NotReady) in the stand-in API server. The fake
+/// kubelet binary and unit that kubelet-start requires are installed under the root first.
+pub fn join_with_kubelet_stand_in(node: &Node, node_name: &str, cluster: &StandInCluster, args: &[&str]) -> JoinRun {
+    let cluster_ca = &cluster.cp;
     use std::io::{BufRead, Read};
     use std::process::Stdio;
     node.write("/usr/bin/kubelet", b"#!/bin/sh\n");
@@ -409,9 +459,19 @@ pub fn join_with_kubelet_stand_in(node: &Node, node_name: &str, cluster_ca: &Nod
             bootstrap_kubeconfig = std::fs::read_to_string(&path)
                 .ok()
                 .zip(std::fs::metadata(&path).ok().map(|m| m.permissions().mode() & 0o7777));
+            let server = bootstrap_kubeconfig
+                .as_ref()
+                .and_then(|(text, _)| serde_saphyr::from_str::<Value>(text).ok())
+                .and_then(|kc| kc["clusters"][0]["cluster"]["server"].as_str().map(str::to_string))
+                .expect("bootstrap-kubelet.conf names the API server");
             let pem = node_client_cert(cluster_ca, node_name);
             node.write("/var/lib/kubelet/pki/kubelet-client-current.pem", pem.as_bytes());
-            node.write("/etc/kubernetes/kubelet.conf", kubelet_conf(&cluster_ca_pem(cluster_ca)).as_bytes());
+            node.write("/etc/kubernetes/kubelet.conf", kubelet_conf(&server, &cluster_ca_pem(cluster_ca)).as_bytes());
+            cluster.api.put(
+                &format!("/api/v1/nodes/{node_name}"),
+                json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node_name},
+                       "status": {"conditions": [{"type": "Ready", "status": "False"}]}}),
+            );
         }
         stdout.extend(line.into_bytes());
         stdout.push(b'\n');
@@ -448,12 +508,12 @@ fn node_client_cert(cluster_ca: &Node, node_name: &str) -> String {
 }
 
 /// kubelet.conf as the kubelet writes it after TLS bootstrap.
-fn kubelet_conf(ca_pem: &[u8]) -> String {
+fn kubelet_conf(server: &str, ca_pem: &[u8]) -> String {
     use base64::Engine;
     let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     let pem = "/var/lib/kubelet/pki/kubelet-client-current.pem";
     format!(
-        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n    server: https://127.0.0.1:6443\n  \
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n    server: {server}\n  \
          name: default-cluster\ncontexts:\n- context:\n    cluster: default-cluster\n    namespace: default\n    \
          user: default-auth\n  name: default-context\ncurrent-context: default-context\nkind: Config\npreferences: {{}}\n\
          users:\n- name: default-auth\n  user:\n    client-certificate: {pem}\n    client-key: {pem}\n"
