@@ -5,6 +5,7 @@
 //! step first and then running the whole phase: the cluster must still have two members. B
 //! finds A's client URL as kubeadm does, from the etcd Pod's annotation read with admin.conf;
 //! that one read goes to the stand-in API server (there is no kube-apiserver on this machine).
+//! Finally `kubeboot reset` on B removes its member again (kubeadm reset's remove-etcd-member).
 //!
 //! Manifest → host mapping (as in render_etcd.rs): host paths get the test root prefix, the data
 //! dir is a temp dir, each node listens on its own loopback address (127.a.b.1 and 127.a.b.2, so
@@ -176,7 +177,7 @@ fn api_listing_etcd_pod(a: &Node, ip_a: &str) -> StandInApiServer {
 }
 
 #[test]
-fn control_plane_join_adds_promotes_and_survives_a_crash_after_member_add() {
+fn control_plane_join_adds_promotes_survives_a_crash_after_member_add_and_reset_removes_it() {
     if !have("etcd") || !have("etcdctl") {
         return;
     }
@@ -300,6 +301,31 @@ fn control_plane_join_adds_promotes_and_survives_a_crash_after_member_add() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("is a voting member"), "{}", text(&out));
     assert_eq!(member_list(&a, &ip_a).len(), 2);
+
+    // `kubeboot reset` on B: B's member leaves the cluster (kubeadm's remove-etcd-member), so A
+    // keeps quorum alone; B's files go. A dry run first changes nothing.
+    let reset = |node: &Node, extra: &[&str]| {
+        kubeboot().args(["reset", "--force"]).args(extra).arg("--root").arg(node.root()).output().unwrap()
+    };
+    let out = reset(&b, &["--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("etcd member cp-2 ("), "{}", text(&out));
+    assert!(text(&out).contains(") would remove"), "{}", text(&out));
+    assert_eq!(member_list(&a, &ip_a).len(), 2, "a dry run removed a member");
+    assert!(manifest.exists());
+    let out = reset(&b, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(") removed"), "{}", text(&out));
+    assert!(text(&out).contains("not running `systemctl stop kubelet.service`"), "{}", text(&out));
+    let members = member_list(&a, &ip_a);
+    assert_eq!(members.len(), 1, "{members:?}");
+    assert_eq!(members[0]["name"], "cp-1");
+    assert!(!manifest.exists() && !b.pki("etcd/ca.key").exists(), "B's files were not removed");
+    assert!(etcdctl(&a, &ip_a, &["put", "/kubeboot/after-reset", "ok"]).status.success(), "A lost quorum");
+    // A is now the last member: reset keeps it (removing it would destroy the cluster's data).
+    let out = reset(&a, &["--dry-run"]);
+    assert!(text(&out).contains("only remaining etcd member"), "{}", text(&out));
+    assert_eq!(member_list(&a, &ip_a).len(), 1);
 }
 
 #[test]

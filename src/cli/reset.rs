@@ -1,4 +1,4 @@
-//! `kubeboot reset`: remove what init/join wrote (kubeadm reset's cleanup-node).
+//! `kubeboot reset`: kubeadm reset's remove-etcd-member and cleanup-node.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::Global;
-use crate::reset::{self, Targets};
+use crate::reset::{self, EtcdMember, Targets};
 
 #[derive(Debug, Args)]
 pub struct ResetArgs {
@@ -44,8 +44,33 @@ pub fn run(g: &Global, a: ResetArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(crate::error::Exit::Failure as u8));
         }
     }
-    let removed = reset::cleanup(&host, &targets, g.dry_run)?;
     let verb = if g.dry_run { "would remove" } else { "removed" };
+
+    // remove-etcd-member: failures warn and the reset goes on, as in kubeadm.
+    match reset::remove_etcd_member(&host, &targets.certificates_dir, g.dry_run) {
+        Ok(EtcdMember::NoLocalEtcd) => {
+            println!("[reset] No {} found: no local etcd member to remove", reset::ETCD_MANIFEST)
+        }
+        Ok(EtcdMember::LastMember) => {
+            println!("[reset] This is the only remaining etcd member: not removing it (its data goes with the node)")
+        }
+        Ok(EtcdMember::NotAMember) => println!("[reset] This node is not in the etcd member list: nothing to remove"),
+        Ok(EtcdMember::Removed { id, name }) => println!("[reset] etcd member {name} ({id}) {verb}"),
+        Err(e) => eprintln!(
+            "[reset] WARNING: could not remove this node's etcd member: {e:#}. Remove it by hand from a remaining \
+             control-plane node: `etcdctl member list`, then `etcdctl member remove <ID>`"
+        ),
+    }
+
+    // cleanup-node: stop the kubelet first, so it does not recreate static Pods from the manifests.
+    if g.dry_run {
+        println!("[reset] would stop {}", crate::host::systemd::KUBELET_UNIT);
+    } else if let Err(e) = crate::host::systemd::stop_kubelet_with(crate::host::systemd::for_host(&host).as_ref()) {
+        eprintln!("[reset] WARNING: could not stop the kubelet: {e:#}");
+    } else {
+        println!("[reset] Stopped the kubelet service");
+    }
+    let removed = reset::cleanup(&host, &targets, g.dry_run)?;
     for p in &removed {
         println!("[reset] {verb} {p}");
     }

@@ -87,6 +87,11 @@ pub fn restart_kubelet_with(host: &Host, sd: &dyn Systemctl) -> Result<()> {
     sd.systemctl(&["restart", KUBELET_UNIT]).context("restarting the kubelet; see `journalctl -xeu kubelet`")
 }
 
+/// kubeadm reset: stop the kubelet before its files go, so it does not recreate static Pods.
+pub fn stop_kubelet_with(sd: &dyn Systemctl) -> Result<()> {
+    sd.systemctl(&["stop", KUBELET_UNIT])
+}
+
 /// A missing binary or unit is an install problem, said plainly instead of a systemctl error.
 fn require_kubelet(host: &Host) -> Result<()> {
     if !KUBELET_BINARIES.iter().any(|p| host.exists(p)) {

@@ -111,6 +111,28 @@ impl EtcdClient {
         Ok((member, true))
     }
 
+    /// Removes a member (kubeadm reset's remove-etcd-member); `Ok(false)` when it is gone already.
+    /// etcd refuses while the members that would remain have not all been connected for a few
+    /// seconds ("unhealthy cluster"); like kubeadm's client, retry that within `budget`.
+    pub async fn remove(&self, id: &str, budget: Duration) -> Result<bool> {
+        let started = Instant::now();
+        loop {
+            match self.call("/v3/cluster/member/remove", json!({"ID": id})).await {
+                Ok(_) => return Ok(true),
+                Err(e) => match e.downcast_ref::<EtcdError>() {
+                    Some(EtcdError(m)) if m.contains("member not found") => return Ok(false),
+                    Some(EtcdError(m))
+                        if (m.contains("unhealthy cluster") || m.contains("not enough started members"))
+                            && started.elapsed() + RETRY < budget =>
+                    {
+                        tokio::time::sleep(RETRY).await
+                    }
+                    _ => return Err(e),
+                },
+            }
+        }
+    }
+
     /// `Ok(true)` once the member is a voting member; `Ok(false)` while it is still catching up.
     pub async fn promote(&self, id: &str) -> Result<bool> {
         match self.call("/v3/cluster/member/promote", json!({"ID": id})).await {
