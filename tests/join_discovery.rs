@@ -282,6 +282,31 @@ fn unreachable_endpoint_says_so() {
     assert!(node.files().is_empty());
 }
 
+/// An endpoint that accepts TCP connections and never answers (a black hole behind a load
+/// balancer): discovery still ends at timeouts.discovery (2 s), not after a whole request timeout.
+#[test]
+fn a_silent_endpoint_cannot_stretch_the_discovery_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = listener.local_addr().unwrap().to_string();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            keep.lock().unwrap().push(conn);
+        }
+    });
+    let node = worker(&endpoint, &pinned(&[&format!("sha256:{}", "0".repeat(64))]));
+    let start = std::time::Instant::now();
+    let out = discover(&node);
+    let took = start.elapsed();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("discovery gave up after 2s"), "{}", text(&out));
+    assert!(text(&out).contains(&endpoint), "{}", text(&out));
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?} for a 2 s discovery timeout");
+    assert!(!held.lock().unwrap().is_empty(), "the endpoint was never contacted");
+    assert!(node.files().is_empty());
+}
+
 #[test]
 fn file_discovery_reads_a_kubeconfig_path_and_file_url() {
     let c = Cluster::new();

@@ -74,13 +74,25 @@ impl TokenDiscovery<'_> {
         let path = core_path("kube-public", "configmaps", "cluster-info");
         let jws_key = format!("{JWS_PREFIX}{}", self.token.id);
         let deadline = Instant::now() + self.timeout;
-        let mut last;
+        let mut last: Option<anyhow::Error> = None;
         loop {
-            match client.get(&path).await {
+            // Each attempt gets only what is left of timeouts.discovery, so an endpoint that
+            // swallows packets cannot stretch the wait by a whole request timeout.
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(200));
+            let Ok(answer) = tokio::time::timeout(left, client.get(&path)).await else {
+                let last = last.unwrap_or_else(|| {
+                    anyhow!(
+                        "the API server at {} did not answer; check join.apiServerEndpoint and the network",
+                        client.base()
+                    )
+                });
+                return Err(last.context(format!("discovery gave up after {:?} (timeouts.discovery)", self.timeout)));
+            };
+            let failure = match answer {
                 Ok(Some(cm)) => match cm["data"][&jws_key].as_str() {
                     Some(jws) if !jws.is_empty() => return verified_kubeconfig(&cm, jws, self.token),
                     _ => {
-                        last = anyhow!(
+                        anyhow!(
                             "token id {:?} is invalid for this cluster or it has expired: cluster-info has no \
                              {jws_key}. Create a new token on a control-plane node (`kubeadm token create`) \
                              and update join.token",
@@ -89,7 +101,7 @@ impl TokenDiscovery<'_> {
                     }
                 },
                 Ok(None) => {
-                    last = anyhow!(
+                    anyhow!(
                         "{} has no kube-public/cluster-info ConfigMap yet (is it a kubeadm cluster?)",
                         client.base()
                     )
@@ -100,18 +112,19 @@ impl TokenDiscovery<'_> {
                     client.base()
                 ),
                 Err(GetError::Unreachable(e)) => {
-                    last = anyhow!(
+                    anyhow!(
                         "the API server at {} is unreachable: {e}; check join.apiServerEndpoint and the network",
                         client.base()
                     )
                 }
-                Err(e) => last = anyhow!("reading cluster-info from {}: {e}", client.base()),
-            }
+                Err(e) => anyhow!("reading cluster-info from {}: {e}", client.base()),
+            };
             let now = Instant::now();
             if now >= deadline {
-                return Err(last.context(format!("discovery gave up after {:?} (timeouts.discovery)", self.timeout)));
+                return Err(failure.context(format!("discovery gave up after {:?} (timeouts.discovery)", self.timeout)));
             }
-            tracing::info!("[discovery] retrying: {last:#}");
+            tracing::info!("[discovery] retrying: {failure:#}");
+            last = Some(failure);
             tokio::time::sleep(self.interval.min(deadline - now)).await;
         }
     }
