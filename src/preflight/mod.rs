@@ -93,7 +93,7 @@ impl<'a> Env<'a> {
 }
 
 /// A check's body: the problems it finds on this host (empty when it passes).
-type CheckFn = Box<dyn Fn(&Env) -> Vec<Problem>>;
+type CheckFn = Box<dyn Fn(&Env) -> Vec<Problem> + Send + Sync>;
 
 /// One named check. `fail_fast` stops the run when it reports an error that is not ignored
 /// (IsPrivilegedUser: without root every other probe would only add noise).
@@ -104,7 +104,7 @@ pub struct Check {
 }
 
 impl Check {
-    pub fn new(name: impl Into<String>, run: impl Fn(&Env) -> Vec<Problem> + 'static) -> Self {
+    pub fn new(name: impl Into<String>, run: impl Fn(&Env) -> Vec<Problem> + Send + Sync + 'static) -> Self {
         Check { name: name.into(), fail_fast: false, run: Box::new(run) }
     }
     fn fail_fast(mut self) -> Self {
@@ -191,22 +191,37 @@ impl IgnoreList {
     }
 }
 
-/// Runs `checks` in order and collects every finding; only a fail-fast check that errors stops
-/// the run early.
+/// Runs `checks` and collects every finding in the checks' order. Fail-fast checks run first,
+/// alone, and an unignored error from one stops the run; the rest run concurrently, because
+/// several wait on the network or a process (DNS, the join endpoint, the CRI socket, kubelet
+/// --version) and their timeouts would otherwise add up.
 pub fn run(env: &Env, checks: &[Check], ignore: &IgnoreList) -> Report {
+    let judge = |check: &Check, problems: Vec<Problem>| -> Vec<Finding> {
+        problems
+            .into_iter()
+            .map(|p| {
+                let ignored = p.severity == Severity::Error && ignore.covers(&check.name);
+                let severity = if ignored { Severity::Warning } else { p.severity };
+                Finding { name: check.name.clone(), severity, message: p.message, ignored }
+            })
+            .collect()
+    };
+    let (gates, rest): (Vec<&Check>, Vec<&Check>) = checks.iter().partition(|c| c.fail_fast);
     let mut findings = Vec::new();
-    for check in checks {
-        let problems = (check.run)(env);
-        let mut stop = false;
-        for p in problems {
-            let ignored = p.severity == Severity::Error && ignore.covers(&check.name);
-            let severity = if ignored { Severity::Warning } else { p.severity };
-            stop |= check.fail_fast && severity == Severity::Error;
-            findings.push(Finding { name: check.name.clone(), severity, message: p.message, ignored });
-        }
+    for check in gates {
+        let found = judge(check, (check.run)(env));
+        let stop = found.iter().any(|f| f.severity == Severity::Error);
+        findings.extend(found);
         if stop {
-            break;
+            return Report::new(findings);
         }
+    }
+    let results: Vec<Vec<Problem>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = rest.iter().map(|check| scope.spawn(|| (check.run)(env))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    for (check, problems) in rest.into_iter().zip(results) {
+        findings.extend(judge(check, problems));
     }
     Report::new(findings)
 }
@@ -238,6 +253,64 @@ pub fn phase(ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn env_parts() -> (tempfile::TempDir, Host, Resolved) {
+        let yaml = "apiVersion: kubeboot.io/v1alpha1\nkind: NodeConfig\nrole: control-plane\ncluster:\n  kubernetesVersion: v1.33.5\n";
+        let cfg = crate::config::load("test.yaml", yaml.as_bytes()).unwrap();
+        let id = crate::config::HostIdentity {
+            hostname: "n1".into(),
+            default_address: Some("10.0.0.5".parse().unwrap()),
+            cri_socket: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path());
+        (dir, host, Resolved::new(cfg, &id).unwrap())
+    }
+
+    /// A check that records how many checks were running at once while it ran.
+    fn probe(name: &str, running: &Arc<AtomicUsize>, peak: &Arc<AtomicUsize>) -> Check {
+        let (running, peak) = (running.clone(), peak.clone());
+        Check::new(name, move |_| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            running.fetch_sub(1, Ordering::SeqCst);
+            vec![Problem::warning(format!("{now}"), "-")]
+        })
+    }
+
+    #[test]
+    fn checks_overlap_and_findings_keep_the_check_order() {
+        let (_d, host, node) = env_parts();
+        let env = Env::new(&host, &node);
+        let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let checks: Vec<Check> = ["Swap", "Hostname", "CRI", "Mem"].iter().map(|n| probe(n, &running, &peak)).collect();
+        let report = run(&env, &checks, &IgnoreList::default());
+        assert!(peak.load(Ordering::SeqCst) >= 2, "the checks ran one after another");
+        let names: Vec<&str> = report.findings().iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["Swap", "Hostname", "CRI", "Mem"]);
+    }
+
+    #[test]
+    fn a_failing_gate_stops_the_run_before_any_other_check() {
+        let (_d, host, node) = env_parts();
+        let env = Env::new(&host, &node);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counter = ran.clone();
+        let checks = vec![
+            Check::new("IsPrivilegedUser", |_| vec![Problem::error("not root", "run as root")]).fail_fast(),
+            Check::new("Swap", move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                vec![]
+            }),
+        ];
+        let report = run(&env, &checks, &IgnoreList::default());
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "a check ran after the gate failed");
+        assert_eq!(report.findings().len(), 1);
+        assert_eq!(report.findings()[0].name, "IsPrivilegedUser");
+    }
 
     #[test]
     fn names_match_case_insensitively_with_families() {
