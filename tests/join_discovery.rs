@@ -331,3 +331,58 @@ join:
         assert_eq!(kept["caPem"], c.ca_pem());
     }
 }
+
+/// HTTPS discovery (kubeadm's `discovery.file.kubeConfigPath` as a URL): the kubeconfig is fetched
+/// with the system trust store. Here the "system" store is the cluster CA through SSL_CERT_FILE;
+/// with a store that does not contain the serving certificate's CA the fetch is refused.
+#[test]
+fn https_discovery_trusts_only_the_system_store() {
+    let c = Cluster::new();
+    // A second server (with the cluster's serving certificate) hands out the discovery kubeconfig
+    // anonymously; JSON is YAML, as kubeconfig readers accept it.
+    let web = StandInApiServer::start(
+        "127.0.0.1",
+        &std::fs::read(c.pki.pki("apiserver.crt")).unwrap(),
+        &std::fs::read(c.pki.pki("apiserver.key")).unwrap(),
+    );
+    let kubeconfig: serde_json::Value = serde_saphyr::from_str(&c.kubeconfig).unwrap();
+    web.put(CLUSTER_INFO, kubeconfig);
+    let url = format!("https://{}{CLUSTER_INFO}", web.endpoint());
+    let node = Node::new(&format!(
+        "apiVersion: kubeboot.io/v1alpha1
+kind: NodeConfig
+role: worker
+node:
+  name: worker-1
+  advertiseAddress: 127.0.0.1
+join:
+  token: {TOKEN}
+  discoveryFile: {url}
+"
+    ));
+    let empty_dir = tempfile::tempdir().unwrap();
+    let with_store = |ca: &std::path::Path| {
+        kubeboot()
+            .args(["join", "phase", "discovery", "--config"])
+            .arg(&node.config)
+            .arg("--root")
+            .arg(node.root())
+            .env("SSL_CERT_FILE", ca)
+            .env("SSL_CERT_DIR", empty_dir.path())
+            .output()
+            .unwrap()
+    };
+
+    let stranger = cluster_pki("127.0.0.1");
+    let out = with_store(&stranger.pki("ca.crt"));
+    assert!(!out.status.success(), "trusted a server outside the system store: {}", text(&out));
+    assert!(text(&out).contains(&url), "{}", text(&out));
+    assert!(node.files().is_empty(), "a refused discovery wrote {:?}", node.files());
+
+    let out = with_store(&c.pki.pki("ca.crt"));
+    assert!(out.status.success(), "{}", text(&out));
+    let kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(node.path(kubeboot::join::DISCOVERY_STATE)).unwrap()).unwrap();
+    assert_eq!(kept["caPem"], c.ca_pem());
+    assert!(web.seen().iter().all(|r| !r.headers.iter().any(|(k, _)| k == "authorization")), "credentials sent");
+}
