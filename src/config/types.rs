@@ -556,6 +556,10 @@ pub struct ReportSpec {
     /// Extra request headers (e.g. an authorization header; values are never logged).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// PEM CA certificate(s) of a private collector: an https `url` is then verified against
+    /// these only, instead of the system trust store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<String>,
     /// Include the generated certificate key in the console output and report (off by default).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub include_certificate_key: bool,

@@ -414,6 +414,18 @@ fn check_report(p: &mut Problems, r: &ReportSpec) {
             p.add(format!("report.headers.{k}"), "header names are letters, digits, '-' and '_'");
         }
     }
+    if let Some(ca) = &r.ca_cert {
+        let parsed = crate::pki::certs_der_from_pem(ca);
+        if parsed.as_ref().map_or(true, |certs| certs.is_empty()) {
+            p.add(
+                "report.caCert",
+                "must be one or more PEM certificates (-----BEGIN CERTIFICATE-----): the report collector's CA",
+            );
+        }
+        if !r.url.as_deref().is_some_and(|u| u.starts_with("https://")) {
+            p.add("report.caCert", "is only used for an https report.url; set report.url to https://… or drop it");
+        }
+    }
 }
 
 fn check_timeouts(p: &mut Problems, t: &Timeouts) {

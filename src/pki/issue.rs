@@ -185,6 +185,17 @@ pub fn cert_der_from_pem(text: &[u8]) -> Result<Vec<u8>> {
     Ok(block.into_contents())
 }
 
+/// The DER of every `CERTIFICATE` block of a PEM bundle, each checked to parse as X.509.
+pub fn certs_der_from_pem(text: &str) -> Result<Vec<Vec<u8>>> {
+    let blocks = pem::parse_many(text.as_bytes()).context("not PEM")?;
+    let mut out = Vec::new();
+    for block in blocks.into_iter().filter(|b| b.tag() == "CERTIFICATE") {
+        X509Certificate::from_der(block.contents()).map_err(|e| anyhow::anyhow!("not an X.509 certificate: {e}"))?;
+        out.push(block.into_contents());
+    }
+    Ok(out)
+}
+
 /// True when `cert_der` carries a valid signature by the CA certificate `ca_der`.
 pub fn signed_by(cert_der: &[u8], ca_der: &[u8]) -> bool {
     let (Ok((_, cert)), Ok((_, ca))) = (X509Certificate::from_der(cert_der), X509Certificate::from_der(ca_der)) else {

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, anyhow, bail};
 use time::OffsetDateTime;
 
-pub use issue::{Authority, CertInfo, CertRequest, cert_der_from_pem, check_period};
+pub use issue::{Authority, CertInfo, CertRequest, cert_der_from_pem, certs_der_from_pem, check_period};
 pub use keys::{PrivateKey, generate_many, pem_text};
 pub use pin::{ca_cert_hash, spki_hash};
 use table::{CertSpec, SERVICE_ACCOUNT, Usage};

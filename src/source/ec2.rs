@@ -61,7 +61,7 @@ impl Imds<'_> {
         }
         let url = format!("{}/latest/api/token", self.endpoint);
         let headers = [(TOKEN_TTL_HEADER.to_string(), TOKEN_TTL_SECONDS.to_string())];
-        let req = Request { method: Method::PUT, url: &url, headers: &headers, body: None };
+        let req = Request { method: Method::PUT, url: &url, headers: &headers, body: None, ca_pem: None };
         let token = match http::send(&req, self.policy) {
             Ok(Fetched::Body(b)) => String::from_utf8(b).context("IMDS token is not text")?.trim().to_string(),
             Ok(Fetched::NotFound) => anyhow::bail!("{url}: 404; this metadata service does not speak IMDSv2"),
@@ -78,7 +78,7 @@ impl Imds<'_> {
         let url = format!("{}{path}", self.endpoint);
         for refreshed in [false, true] {
             let headers = [(TOKEN_HEADER.to_string(), self.token()?)];
-            let req = Request { method: Method::GET, url: &url, headers: &headers, body: None };
+            let req = Request { method: Method::GET, url: &url, headers: &headers, body: None, ca_pem: None };
             match http::send(&req, self.policy) {
                 Ok(Fetched::Body(b)) => return Ok(Some(b)),
                 Ok(Fetched::NotFound) => return Ok(None),

@@ -67,11 +67,13 @@ pub struct Request<'a> {
     /// Header values are never logged (IMDS tokens, report authorization).
     pub headers: &'a [(String, String)],
     pub body: Option<Vec<u8>>,
+    /// PEM CA certificates to trust instead of the system store (a private report collector).
+    pub ca_pem: Option<&'a str>,
 }
 
 impl<'a> Request<'a> {
     pub fn get(url: &'a str) -> Self {
-        Request { method: reqwest::Method::GET, url, headers: &[], body: None }
+        Request { method: reqwest::Method::GET, url, headers: &[], body: None, ca_pem: None }
     }
 }
 
@@ -98,12 +100,15 @@ pub fn send(req: &Request<'_>, policy: &Policy) -> Result<Fetched> {
 }
 
 async fn send_async(req: &Request<'_>, policy: &Policy) -> Result<Fetched> {
-    let client = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .no_proxy() // metadata services are link-local; a proxy would leak or break them
         .connect_timeout(policy.attempt_timeout)
-        .redirect(reqwest::redirect::Policy::limited(5))
-        .build()
-        .map_err(|e| anyhow!("building the HTTP client: {e}"))?;
+        .redirect(reqwest::redirect::Policy::limited(5));
+    if let Some(pem) = req.ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| anyhow!("the CA bundle: {e}"))?;
+        builder = builder.tls_certs_only(certs);
+    }
+    let client = builder.build().map_err(|e| anyhow!("building the HTTP client: {e}"))?;
     let start = Instant::now();
     let mut attempt = 0;
     let mut last_real: Option<anyhow::Error> = None;
