@@ -15,7 +15,13 @@ pub fn send(spec: &ReportSpec, status: &Status) -> Result<()> {
         headers.push(("Content-Type".into(), "application/json".into()));
     }
     let body = serde_json::to_vec(status)?;
-    let req = Request { method: reqwest::Method::POST, url, headers: &headers, body: Some(body), ca_pem: spec.ca_cert.as_deref() };
+    let req = Request {
+        method: reqwest::Method::POST,
+        url,
+        headers: &headers,
+        body: Some(body),
+        ca_pem: spec.ca_cert.as_deref(),
+    };
     match http::send(&req, &http::Policy::REPORT).context("posting the completion report")? {
         http::Fetched::Body(_) => Ok(()),
         http::Fetched::NotFound => anyhow::bail!("posting the completion report to {url}: 404 Not Found"),
