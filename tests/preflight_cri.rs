@@ -5,72 +5,9 @@
 mod preflight_support;
 
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use preflight_support::*;
-
-/// A containerd process owned by the test; killed (by its pid) when dropped.
-struct Containerd {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Containerd {
-    /// Starts containerd with everything under `dir` and its gRPC socket at `socket`.
-    fn start(dir: &Path, socket: &Path) -> Option<Containerd> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIP: running containerd needs root");
-            return None;
-        }
-        if Command::new("containerd").arg("--version").output().is_err() {
-            eprintln!("SKIP: containerd is not installed (scripts/install-test-deps.sh installs it)");
-            return None;
-        }
-        std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
-        let config = dir.join("containerd.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "version = 2\nroot = \"{d}/ctr-root\"\nstate = \"{d}/ctr-state\"\n[grpc]\n  address = \"{s}\"\n[ttrpc]\n  address = \"{s}.ttrpc\"\n[plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"{d}/cni-bin\"\n  conf_dir = \"{d}/cni-conf\"\n",
-                d = dir.display(),
-                s = socket.display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start containerd");
-        let ctr = Containerd { child, socket: socket.to_path_buf() };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !ctr.serving() {
-            assert!(Instant::now() < deadline, "containerd did not serve {} within 20s", socket.display());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(ctr)
-    }
-
-    fn serving(&self) -> bool {
-        std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// The version `containerd --version` prints (third field), which CRI Version must report.
 fn installed_version() -> String {

@@ -26,7 +26,7 @@ pub struct PreflightArgs {
 pub fn run(g: &Global, a: PreflightArgs) -> Result<ExitCode> {
     let ctx = super::load_ctx(g, a.config.as_deref(), &a.ignore_preflight_errors, &[])?;
     let ignore = IgnoreList::parse(&ctx.ignore_preflight).map_err(|e| coded(Exit::InvalidInput, e))?;
-    let report = preflight::check_node(&ctx.host, &ctx.node, &ignore);
+    let report = preflight::check_node(&ctx.host, &ctx.node, &ignore, false);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {

@@ -167,6 +167,25 @@ impl Resolved {
         format!("{}/pause:{}", self.cfg.cluster.image_repository, self.components().pause)
     }
 
+    /// The images a control-plane node runs, in kubeadm's order (`GetControlPlaneImages`):
+    /// what `kubeadm config images list` prints and the ImagePull preflight check pulls.
+    pub fn control_plane_images(&self) -> Vec<String> {
+        let c = &self.cfg.cluster;
+        let mut images: Vec<String> =
+            ["kube-apiserver", "kube-controller-manager", "kube-scheduler"].iter().map(|n| self.image(n)).collect();
+        if !c.proxy.disabled {
+            images.push(self.image("kube-proxy"));
+        }
+        if !c.dns.disabled {
+            images.push(self.coredns_image());
+        }
+        images.push(self.pause_image());
+        if self.local_etcd().is_some() {
+            images.push(self.etcd_image());
+        }
+        images
+    }
+
     /// CoreDNS lives under `coredns/` only in the default registry.k8s.io repository.
     pub fn coredns_image(&self) -> String {
         let dns = &self.cfg.cluster.dns;
@@ -237,6 +256,49 @@ mod tests {
         assert_eq!(indexed_ip(&n, 10).to_string(), "10.96.0.10");
         let n: IpNet = "fd00:10:96::/108".parse().unwrap();
         assert_eq!(indexed_ip(&n, 10).to_string(), "fd00:10:96::a");
+    }
+
+    fn resolved(yaml: &str) -> Resolved {
+        let cfg = crate::config::load("t.yaml", yaml.as_bytes()).unwrap();
+        let id = HostIdentity {
+            hostname: "cp-1".into(),
+            default_address: Some("10.0.0.5".parse().unwrap()),
+            cri_socket: None,
+        };
+        Resolved::new(cfg, &id).unwrap()
+    }
+
+    #[test]
+    fn control_plane_images_follow_kubeadm_images_list() {
+        // `kubeadm config images list --kubernetes-version v1.33.0` (kubeadm v1.33.0).
+        let n = resolved(
+            "apiVersion: kubeboot.io/v1alpha1\nkind: NodeConfig\nrole: control-plane\ncluster:\n  kubernetesVersion: v1.33.0\n",
+        );
+        assert_eq!(
+            n.control_plane_images(),
+            [
+                "registry.k8s.io/kube-apiserver:v1.33.0",
+                "registry.k8s.io/kube-controller-manager:v1.33.0",
+                "registry.k8s.io/kube-scheduler:v1.33.0",
+                "registry.k8s.io/kube-proxy:v1.33.0",
+                "registry.k8s.io/coredns/coredns:v1.12.0",
+                "registry.k8s.io/pause:3.10",
+                "registry.k8s.io/etcd:3.5.21-0",
+            ]
+        );
+        // Disabled addons and external etcd drop their images; a private repository moves all.
+        let n = resolved(
+            "apiVersion: kubeboot.io/v1alpha1\nkind: NodeConfig\nrole: control-plane\ncluster:\n  kubernetesVersion: v1.31.4\n  imageRepository: mirror.local:5000/k8s\n  dns:\n    disabled: true\n  proxy:\n    disabled: true\n  etcd:\n    external:\n      endpoints: [\"http://10.0.0.9:2379\"]\n",
+        );
+        assert_eq!(
+            n.control_plane_images(),
+            [
+                "mirror.local:5000/k8s/kube-apiserver:v1.31.4",
+                "mirror.local:5000/k8s/kube-controller-manager:v1.31.4",
+                "mirror.local:5000/k8s/kube-scheduler:v1.31.4",
+                "mirror.local:5000/k8s/pause:3.10",
+            ]
+        );
     }
 
     #[test]

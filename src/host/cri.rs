@@ -1,5 +1,5 @@
-//! A minimal CRI client: the runtime service's `Version` and `Status` calls (k8s.io/cri-api
-//! `runtime.v1`) over the runtime's Unix socket. The messages are written out by hand with
+//! A minimal CRI client (k8s.io/cri-api `runtime.v1`) over the runtime's Unix socket: the
+//! runtime service's `Version` and `Status`, the image service's `ImageStatus` and `PullImage`. The messages are written out by hand with
 //! prost derives, so building kubeboot needs no protoc; fields kubeboot does not read are
 //! simply skipped by the decoder.
 
@@ -45,6 +45,9 @@ pub struct StatusRequest {
 pub struct StatusResponse {
     #[prost(message, optional, tag = "1")]
     pub status: Option<RuntimeStatus>,
+    /// Verbose details; containerd puts its CRI configuration as JSON under `config`.
+    #[prost(map = "string, string", tag = "2")]
+    pub info: std::collections::HashMap<String, String>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -63,6 +66,48 @@ pub struct RuntimeCondition {
     pub reason: String,
     #[prost(string, tag = "4")]
     pub message: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ImageSpec {
+    #[prost(string, tag = "1")]
+    pub image: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ImageStatusRequest {
+    #[prost(message, optional, tag = "1")]
+    pub image: Option<ImageSpec>,
+    #[prost(bool, tag = "2")]
+    pub verbose: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ImageStatusResponse {
+    /// Absent when the runtime does not have the image.
+    #[prost(message, optional, tag = "1")]
+    pub image: Option<Image>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Image {
+    #[prost(string, tag = "1")]
+    pub id: String,
+    #[prost(string, repeated, tag = "2")]
+    pub repo_tags: Vec<String>,
+}
+
+/// Pulls anonymously: registry credentials belong in the runtime's own configuration.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PullImageRequest {
+    #[prost(message, optional, tag = "1")]
+    pub image: Option<ImageSpec>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PullImageResponse {
+    #[prost(string, tag = "1")]
+    pub image_ref: String,
 }
 
 /// What the runtime said about itself.
@@ -100,45 +145,97 @@ pub fn socket_path(endpoint: &str) -> Result<PathBuf> {
     }
 }
 
+/// A connection to the runtime's CRI socket. Every call is bounded by its own deadline
+/// because a pull legitimately takes minutes while a status call should take milliseconds.
+pub struct CriClient {
+    grpc: tonic::client::Grpc<tonic::transport::Channel>,
+    timeout: Duration,
+}
+
+impl CriClient {
+    /// Connects to `socket`; `timeout` bounds the connection and every call but pulls.
+    pub async fn connect(socket: &Path, timeout: Duration) -> Result<Self> {
+        let path = socket.to_path_buf();
+        // The URI is required by tonic but unused: every connection goes to the socket.
+        let channel = Endpoint::from_static("http://cri.invalid")
+            .connect_timeout(timeout)
+            .connect_with_connector(tower::service_fn(move |_: Uri| {
+                let path = path.clone();
+                async move { tokio::net::UnixStream::connect(path).await.map(hyper_util::rt::TokioIo::new) }
+            }))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to {}: {}", socket.display(), root_cause(&e)))?;
+        Ok(CriClient { grpc: tonic::client::Grpc::new(channel), timeout })
+    }
+
+    async fn call<Req, Resp>(&mut self, method: &'static str, req: Req, timeout: Duration) -> Result<Resp>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Resp: prost::Message + Default + Send + Sync + 'static,
+    {
+        let call = async {
+            self.grpc.ready().await.context("the CRI connection is not ready")?;
+            let mut request = tonic::Request::new(req);
+            request.set_timeout(timeout);
+            let response = self
+                .grpc
+                .unary(request, PathAndQuery::from_static(method), tonic_prost::ProstCodec::default())
+                .await
+                .map_err(grpc_error)?;
+            Ok::<Resp, anyhow::Error>(response.into_inner())
+        };
+        let short = method.trim_start_matches("/runtime.v1.");
+        match tokio::time::timeout(timeout, call).await {
+            Ok(result) => result.context(short),
+            Err(_) => bail!("{short}: no answer within {}s", timeout.as_secs_f32()),
+        }
+    }
+
+    pub async fn version(&mut self) -> Result<VersionResponse> {
+        let t = self.timeout;
+        self.call("/runtime.v1.RuntimeService/Version", VersionRequest { version: "v1".into() }, t).await
+    }
+
+    pub async fn status(&mut self, verbose: bool) -> Result<StatusResponse> {
+        let t = self.timeout;
+        self.call("/runtime.v1.RuntimeService/Status", StatusRequest { verbose }, t).await
+    }
+
+    /// Whether the runtime has `image` (by tag or digest), as `crictl inspecti` would say.
+    pub async fn image_exists(&mut self, image: &str) -> Result<bool> {
+        let t = self.timeout;
+        let req = ImageStatusRequest { image: Some(ImageSpec { image: image.into() }), verbose: false };
+        let resp: ImageStatusResponse = self.call("/runtime.v1.ImageService/ImageStatus", req, t).await?;
+        Ok(resp.image.is_some_and(|i| !i.id.is_empty()))
+    }
+
+    /// Pulls `image` through the runtime (its registry configuration and mirrors apply);
+    /// returns the image reference the runtime resolved.
+    pub async fn pull_image(&mut self, image: &str, timeout: Duration) -> Result<String> {
+        let req = PullImageRequest { image: Some(ImageSpec { image: image.into() }) };
+        let resp: PullImageResponse = self.call("/runtime.v1.ImageService/PullImage", req, timeout).await?;
+        Ok(resp.image_ref)
+    }
+
+    /// The pause image the runtime will use for pod sandboxes, from the `config` entry of a
+    /// verbose Status (containerd's `sandboxImage`), as kubeadm reads it. `None` when the
+    /// runtime does not say.
+    pub async fn sandbox_image(&mut self) -> Result<Option<String>> {
+        let status = self.status(true).await?;
+        Ok(status
+            .info
+            .get("config")
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+            .and_then(|c| c.get("sandboxImage").and_then(|s| s.as_str()).map(str::to_string))
+            .filter(|s| !s.is_empty()))
+    }
+}
+
 /// Calls `Version` and `Status` on the runtime at `socket`, each bounded by `timeout`.
 pub async fn probe(socket: &Path, timeout: Duration) -> Result<RuntimeInfo> {
-    let path = socket.to_path_buf();
-    // The URI is required by tonic but unused: every connection goes to the socket.
-    let channel = Endpoint::from_static("http://cri.invalid")
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let path = path.clone();
-            async move { tokio::net::UnixStream::connect(path).await.map(hyper_util::rt::TokioIo::new) }
-        }))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot connect to {}: {}", socket.display(), root_cause(&e)))?;
-    let mut grpc = tonic::client::Grpc::new(channel);
-
-    grpc.ready().await.context("the CRI connection is not ready")?;
-    let version: VersionResponse = grpc
-        .unary(
-            tonic::Request::new(VersionRequest { version: "v1".into() }),
-            PathAndQuery::from_static("/runtime.v1.RuntimeService/Version"),
-            tonic_prost::ProstCodec::default(),
-        )
-        .await
-        .map_err(grpc_error)
-        .context("RuntimeService/Version")?
-        .into_inner();
-
-    grpc.ready().await.context("the CRI connection is not ready")?;
-    let status: StatusResponse = grpc
-        .unary(
-            tonic::Request::new(StatusRequest { verbose: false }),
-            PathAndQuery::from_static("/runtime.v1.RuntimeService/Status"),
-            tonic_prost::ProstCodec::default(),
-        )
-        .await
-        .map_err(grpc_error)
-        .context("RuntimeService/Status")?
-        .into_inner();
-
+    let mut cri = CriClient::connect(socket, timeout).await?;
+    let version = cri.version().await?;
+    let status = cri.status(false).await?;
     let conditions = status.status.map(|s| s.conditions).unwrap_or_default();
     let ready = match conditions.iter().find(|c| c.r#type == "RuntimeReady") {
         Some(c) if c.status => Ok(()),
@@ -185,13 +282,20 @@ mod tests {
     #[test]
     fn messages_use_the_cri_field_numbers() {
         // StatusResponse{status: {conditions: [{type: "RuntimeReady", status: true}]}, info: {"k": "v"}}
-        // encoded by hand: unknown field 2 (info) must be skipped.
+        // with the info map entry (field 2) encoded by hand, as cri-api's generated code does.
         let cond = RuntimeCondition { r#type: "RuntimeReady".into(), status: true, ..Default::default() };
         let mut bytes =
-            StatusResponse { status: Some(RuntimeStatus { conditions: vec![cond.clone()] }) }.encode_to_vec();
+            StatusResponse { status: Some(RuntimeStatus { conditions: vec![cond.clone()] }), info: Default::default() }
+                .encode_to_vec();
         bytes.extend_from_slice(&[0x12, 0x06, 0x0a, 0x01, b'k', 0x12, 0x01, b'v']);
         let decoded = StatusResponse::decode(&bytes[..]).unwrap();
         assert_eq!(decoded.status.unwrap().conditions, vec![cond]);
+        assert_eq!(decoded.info.get("k").map(String::as_str), Some("v"));
+        // ImageStatusRequest{image: {image: "a"}}: field 1 holds the ImageSpec, whose field 1 is the name.
+        let req = ImageStatusRequest { image: Some(ImageSpec { image: "a".into() }), verbose: false };
+        assert_eq!(req.encode_to_vec(), [0x0a, 0x03, 0x0a, 0x01, b'a']);
+        // An empty ImageStatusResponse is cri-api's "no such image".
+        assert!(ImageStatusResponse::decode(&[][..]).unwrap().image.is_none());
         assert_eq!(VersionRequest { version: "v1".into() }.encode_to_vec(), [0x0a, 0x02, b'v', b'1']);
     }
 }

@@ -40,7 +40,7 @@ pub fn cri() -> Check {
 
 /// The endpoint to talk to and its socket path. A configured endpoint is used as given on the
 /// live machine; an auto-detected one is a file found under the root.
-fn endpoint(env: &Env) -> Result<(String, PathBuf), Problem> {
+pub(super) fn endpoint(env: &Env) -> Result<(String, PathBuf), Problem> {
     let configured = env.node.cfg.node.cri_socket.clone();
     let (endpoint, rooted) = match configured {
         Some(e) => (e, false),

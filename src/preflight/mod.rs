@@ -11,6 +11,7 @@ mod disk;
 mod etcd;
 mod executables;
 mod files;
+pub mod images;
 mod kernel;
 mod kubelet;
 mod network;
@@ -80,6 +81,9 @@ pub struct Env<'a> {
     pub node: &'a Resolved,
     pub path: String,
     pub proxy: proxy::ProxyEnv,
+    /// Whether ImagePull may pull (init and join); `kubeboot preflight` and `--dry-run` only
+    /// look at what the runtime already has.
+    pub pull_images: bool,
 }
 
 impl<'a> Env<'a> {
@@ -88,7 +92,7 @@ impl<'a> Env<'a> {
             .ok()
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
-        Env { host, node, path, proxy: proxy::ProxyEnv::from_process() }
+        Env { host, node, path, proxy: proxy::ProxyEnv::from_process(), pull_images: false }
     }
 }
 
@@ -100,15 +104,22 @@ type CheckFn = Box<dyn Fn(&Env) -> Vec<Problem> + Send + Sync>;
 pub struct Check {
     pub name: String,
     fail_fast: bool,
+    after_others: bool,
     run: CheckFn,
 }
 
 impl Check {
     pub fn new(name: impl Into<String>, run: impl Fn(&Env) -> Vec<Problem> + Send + Sync + 'static) -> Self {
-        Check { name: name.into(), fail_fast: false, run: Box::new(run) }
+        Check { name: name.into(), fail_fast: false, after_others: false, run: Box::new(run) }
     }
     fn fail_fast(mut self) -> Self {
         self.fail_fast = true;
+        self
+    }
+    /// Runs only once every other check has passed (or been ignored): ImagePull, which kubeadm
+    /// runs as a separate step so that a host that cannot become a node waits for no download.
+    fn after_others(mut self) -> Self {
+        self.after_others = true;
         self
     }
 }
@@ -130,8 +141,6 @@ pub const CHECK_NAMES: &[&str] = &[
     "HTTPProxyCIDR",
     "ExternalEtcdVersion",
     "ExternalEtcdClientCertificates",
-    // kubeadm pulls images as part of preflight; kubeboot leaves pulls to the kubelet, but the
-    // name stays valid so existing ignore lists keep working.
     "ImagePull",
     // kubeboot's own checks.
     "DirWritable",
@@ -207,6 +216,7 @@ pub fn run(env: &Env, checks: &[Check], ignore: &IgnoreList) -> Report {
             .collect()
     };
     let (gates, rest): (Vec<&Check>, Vec<&Check>) = checks.iter().partition(|c| c.fail_fast);
+    let (last, rest): (Vec<&Check>, Vec<&Check>) = rest.into_iter().partition(|c| c.after_others);
     let mut findings = Vec::new();
     for check in gates {
         let found = judge(check, (check.run)(env));
@@ -223,12 +233,19 @@ pub fn run(env: &Env, checks: &[Check], ignore: &IgnoreList) -> Report {
     for (check, problems) in rest.into_iter().zip(results) {
         findings.extend(judge(check, problems));
     }
+    if findings.iter().any(|f| f.severity == Severity::Error) {
+        return Report::new(findings);
+    }
+    for check in last {
+        findings.extend(judge(check, (check.run)(env)));
+    }
     Report::new(findings)
 }
 
-/// Every check for this node, run against `host`.
-pub fn check_node(host: &Host, node: &Resolved, ignore: &IgnoreList) -> Report {
-    let env = Env::new(host, node);
+/// Every check for this node, run against `host`. `pull_images` lets ImagePull pull what is
+/// missing (the preflight phase of init/join); otherwise it only looks.
+pub fn check_node(host: &Host, node: &Resolved, ignore: &IgnoreList, pull_images: bool) -> Report {
+    let env = Env { pull_images, ..Env::new(host, node) };
     run(&env, &checks_for(node), ignore)
 }
 
@@ -238,7 +255,7 @@ pub fn phase(ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Resu
     use crate::error::{Exit, coded};
     let ignore = IgnoreList::parse(&ctx.ignore_preflight).map_err(|e| coded(Exit::InvalidInput, e))?;
     ctx.say("preflight", "Running pre-flight checks");
-    let report = check_node(&ctx.host, &ctx.node, &ignore);
+    let report = check_node(&ctx.host, &ctx.node, &ignore, !ctx.dry_run);
     eprint!("{}", report.render_human());
     let outcome = if report.errors() > 0 {
         Err(coded(Exit::Preflight, report.summary()))
@@ -310,6 +327,36 @@ mod tests {
         assert_eq!(ran.load(Ordering::SeqCst), 0, "a check ran after the gate failed");
         assert_eq!(report.findings().len(), 1);
         assert_eq!(report.findings()[0].name, "IsPrivilegedUser");
+    }
+
+    #[test]
+    fn image_pull_waits_for_every_other_check_to_pass() {
+        let (_d, host, node) = env_parts();
+        let env = Env::new(&host, &node);
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let checks =
+            |swap_fails: bool| {
+                let counter = pulled.clone();
+                vec![
+                    Check::new("Swap", move |_| {
+                        if swap_fails { vec![Problem::error("swap is on", "swapoff -a")] } else { vec![] }
+                    }),
+                    Check::new("ImagePull", move |_| {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        vec![Problem::info("pulled")]
+                    })
+                    .after_others(),
+                ]
+            };
+        let report = run(&env, &checks(true), &IgnoreList::default());
+        assert_eq!(pulled.load(Ordering::SeqCst), 0, "pulled although Swap failed");
+        assert_eq!(report.findings().len(), 1);
+        // An ignored error does not hold the pull back.
+        let report = run(&env, &checks(true), &IgnoreList::parse(&["Swap".into()]).unwrap());
+        assert_eq!(pulled.load(Ordering::SeqCst), 1);
+        assert_eq!(report.findings().last().unwrap().name, "ImagePull");
+        run(&env, &checks(false), &IgnoreList::default());
+        assert_eq!(pulled.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -78,6 +78,8 @@ fn init_checks(node: &Resolved, secondary: bool) -> Vec<Check> {
             checks.push(files::external_etcd_client_certificate(f.clone()));
         }
     }
+    // kubeadm's RunPullImagesCheck, for init and control-plane join alike.
+    checks.push(images::image_pull());
     checks
 }
 
@@ -210,6 +212,7 @@ mod tests {
             "DirAvailable--var-lib-etcd",
             "DirWritable",
             "AdvertiseAddress",
+            "ImagePull",
         ] {
             assert!(names.iter().any(|n| n == want), "missing {want} in {names:?}");
         }
@@ -242,6 +245,7 @@ mod tests {
             "DirAvailable--var-lib-etcd",
             "AdvertiseAddress",
             "FileContent--proc-sys-net-ipv4-ip_forward",
+            "ImagePull",
         ] {
             assert!(!names.iter().any(|n| n == absent), "unexpected {absent}");
         }
@@ -254,6 +258,7 @@ mod tests {
         );
         let names = names(&n);
         assert_eq!(names.iter().filter(|n| *n == "CRI").count(), 1);
+        assert_eq!(names.iter().filter(|n| *n == "ImagePull").count(), 1);
         assert_eq!(names.iter().filter(|n| *n == "Port-10250").count(), 1);
         assert_eq!(names.iter().filter(|n| *n == "FileContent--proc-sys-net-ipv4-ip_forward").count(), 1);
         assert!(names.iter().any(|n| n == "NumCPU") && names.iter().any(|n| n == "DirAvailable--var-lib-etcd"));

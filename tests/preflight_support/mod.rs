@@ -5,14 +5,15 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 /// Checks that probe the live machine rather than the fixture root; rooted tests leave them
 /// out of exact comparisons (another process may hold a port, no runtime is running, and
 /// DiskSpace measures the real filesystem the fixture dir lives on).
-pub const LIVE_CHECKS: &[&str] = &["CRI", "JoinEndpoint", "DiskSpace"];
+pub const LIVE_CHECKS: &[&str] = &["CRI", "ImagePull", "JoinEndpoint", "DiskSpace"];
 
 pub fn is_live(name: &str) -> bool {
     LIVE_CHECKS.contains(&name) || name.starts_with("Port-")
@@ -97,11 +98,13 @@ impl Fixture {
     }
 
     /// A control plane advertising 127.0.0.1 with its CRI socket at `cri` and API port `bind_port`.
+    /// Its images come from a loopback port where nothing listens, so that no test can pull
+    /// from a real registry.
     pub fn control_plane(&self, cri: &str, bind_port: u16, extra: &str) -> PathBuf {
         self.config(
             "control-plane",
             &format!(
-                "node:\n  name: node-1\n  advertiseAddress: 127.0.0.1\n  bindPort: {bind_port}\n  criSocket: unix://{cri}\ncluster:\n  kubernetesVersion: v1.33.5\n{extra}"
+                "node:\n  name: node-1\n  advertiseAddress: 127.0.0.1\n  bindPort: {bind_port}\n  criSocket: unix://{cri}\ncluster:\n  kubernetesVersion: v1.33.5\n  imageRepository: {NO_REGISTRY}/k8s\n{extra}"
             ),
         )
     }
@@ -126,6 +129,76 @@ impl Fixture {
         let mut out = BTreeMap::new();
         walk(&self.root(), &mut out);
         out
+    }
+}
+
+/// A registry address where nothing listens (the discard port on loopback).
+pub const NO_REGISTRY: &str = "127.0.0.1:9";
+
+/// A containerd process owned by the test; killed (by its pid) when dropped.
+pub struct Containerd {
+    child: Child,
+    pub socket: PathBuf,
+}
+
+impl Containerd {
+    /// Starts containerd with everything under `dir` and its gRPC socket at `socket`.
+    pub fn start(dir: &Path, socket: &Path) -> Option<Containerd> {
+        Self::start_with(dir, socket, "")
+    }
+
+    /// As `start`, with `cri_extra` added to the CRI plugin's section of the config
+    /// (e.g. `sandbox_image = "..."`).
+    pub fn start_with(dir: &Path, socket: &Path, cri_extra: &str) -> Option<Containerd> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIP: running containerd needs root");
+            return None;
+        }
+        if Command::new("containerd").arg("--version").output().is_err() {
+            eprintln!("SKIP: containerd is not installed (scripts/install-test-deps.sh installs it)");
+            return None;
+        }
+        std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
+        let config = dir.join("containerd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{d}/ctr-root\"\nstate = \"{d}/ctr-state\"\n[grpc]\n  address = \"{s}\"\n[ttrpc]\n  address = \"{s}.ttrpc\"\n[plugins.\"io.containerd.grpc.v1.cri\"]\n{cri_extra}\n[plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"{d}/cni-bin\"\n  conf_dir = \"{d}/cni-conf\"\n",
+                d = dir.display(),
+                s = socket.display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start containerd");
+        let ctr = Containerd { child, socket: socket.to_path_buf() };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ctr.serving() {
+            assert!(Instant::now() < deadline, "containerd did not serve {} within 20s", socket.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(ctr)
+    }
+
+    pub fn serving(&self) -> bool {
+        std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
