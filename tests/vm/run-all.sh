@@ -29,9 +29,10 @@ for tool in qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 debugfs xorriso py
 done
 if ! ls /var/tmp/kubeboot-image-cache/rootfs-*/.complete >/dev/null 2>&1; then
   python3 - <<'EOF' || skip_all "Debian archive unreachable and no cached rootfs to build the image from"
-import re, glob, urllib.request
-uris = [u for f in ["/etc/apt/sources.list"] + glob.glob("/etc/apt/sources.list.d/*")
-        for u in re.findall(r"https?://\S+/debian/?(?=\s|$)", open(f, errors="ignore").read())]
+import os, re, glob, urllib.request
+# One-line (`deb URI ...`) and deb822 (`URIs: URI`) sources; either file may be absent.
+files = [f for f in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*")) if os.path.isfile(f)]
+uris = [u for f in files for u in re.findall(r"https?://\S+/debian/?(?=\s|$)", open(f, errors="ignore").read())]
 urllib.request.urlopen((uris or ["http://deb.debian.org/debian"])[0].rstrip("/") + "/dists/bookworm/Release", timeout=15)
 EOF
 fi
