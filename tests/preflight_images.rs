@@ -425,3 +425,31 @@ fn config_images_list_prints_kubeadms_list() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("kubernetesVersion"));
 }
+
+#[test]
+fn config_images_pull_fetches_what_the_runtime_lacks() {
+    let image_dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start(OciImage::build(image_dir.path()));
+    let repo = registry.repository();
+    let Some(s) = setup(&repo) else { return };
+    import(&s.ctr, &s.image, s.f.dir.path(), &names_in(&repo, &NAMES[..4]));
+    let cfg = config(&s, &repo, "");
+    let out = kubeboot().args(["config", "images", "pull", "--config"]).arg(&cfg).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let want: Vec<String> = names_in(&repo, &NAMES)
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| format!("[config/images] {} {n}", if i < 4 { "Present" } else { "Pulled" }))
+        .collect();
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), want);
+    assert_eq!(registry.pulled(), NAMES[4..].iter().map(|n| format!("k8s/{n}")).collect());
+
+    // An unreachable registry: each missing image is named and the exit code is non-zero.
+    let repo = format!("{NO_REGISTRY}/k8s");
+    let cfg = config(&s, &repo, "");
+    let out = kubeboot().args(["config", "images", "pull", "--config"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().filter(|l| l.contains("failed to pull image")).count(), 7, "{stderr}");
+}
