@@ -106,14 +106,8 @@ fn pull(g: &Global, a: &ImagesArgs) -> Result<ExitCode> {
     use crate::preflight::images::pull_one;
     let node = images_node(g, a)?;
     let host = g.host();
-    // A configured endpoint is on the live machine; a detected one was found under the root.
-    let socket = match &node.cfg.node.cri_socket {
-        Some(e) => crate::host::cri::socket_path(e)?,
-        None => {
-            let found = crate::host::cri::detect_endpoint(&host).map_err(anyhow::Error::msg)?;
-            host.path(&crate::host::cri::socket_path(found.unwrap_or(crate::host::cri::KNOWN_ENDPOINTS[0]))?)
-        }
-    };
+    let (_, socket) =
+        crate::host::cri::node_endpoint(&host, node.cfg.node.cri_socket.as_deref()).map_err(anyhow::Error::msg)?;
     // Never means "do not pull": the command pulls anyway, as kubeadm's does.
     let policy = match node.cfg.node.image_pull_policy {
         PullPolicy::Always => PullPolicy::Always,

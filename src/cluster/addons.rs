@@ -293,19 +293,18 @@ fn typed<K: DeserializeOwned>(v: Value) -> K {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{HostIdentity, NodeConfig};
 
     fn node(version: &str) -> Resolved {
-        let cfg: NodeConfig = serde_saphyr::from_str(&format!(
-            "apiVersion: kubeboot.io/v1alpha1\nkind: NodeConfig\nrole: control-plane\ncluster:\n  kubernetesVersion: {version}\n  networking:\n    podSubnet: 10.244.0.0/16\n"
+        Resolved::for_tests(&format!(
+            "apiVersion: kubeboot.io/v1alpha1
+kind: NodeConfig
+role: control-plane
+cluster:
+  kubernetesVersion: {version}
+  networking:
+    podSubnet: 10.244.0.0/16
+"
         ))
-        .unwrap();
-        let id = HostIdentity {
-            hostname: "cp-1".into(),
-            default_address: Some("10.0.0.5".parse().unwrap()),
-            cri_socket: None,
-        };
-        Resolved::new(cfg, &id).unwrap()
     }
 
     #[test]

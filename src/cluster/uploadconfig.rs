@@ -269,16 +269,9 @@ fn sorted(v: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{HostIdentity, NodeConfig};
 
     fn resolved(yaml: &str) -> Resolved {
-        let cfg: NodeConfig = serde_saphyr::from_str(yaml).unwrap();
-        let id = HostIdentity {
-            hostname: "cp-1".into(),
-            default_address: Some("10.0.0.5".parse().unwrap()),
-            cri_socket: None,
-        };
-        Resolved::new(cfg, &id).unwrap()
+        Resolved::for_tests(yaml)
     }
 
     #[test]

@@ -167,6 +167,16 @@ impl Resolved {
         format!("{}/pause:{}", self.cfg.cluster.image_repository, self.components().pause)
     }
 
+    /// A node from NodeConfig YAML (validated) on a host named cp-1 whose default route is
+    /// 10.0.0.5: the fixture the unit tests share.
+    #[cfg(test)]
+    pub fn for_tests(yaml: &str) -> Resolved {
+        let cfg = crate::config::load("test.yaml", yaml.as_bytes()).unwrap();
+        let id =
+            HostIdentity { hostname: "cp-1".into(), default_address: Some([10, 0, 0, 5].into()), cri_socket: None };
+        Resolved::new(cfg, &id).unwrap()
+    }
+
     /// The images a control-plane node runs, in kubeadm's order (`GetControlPlaneImages`):
     /// what `kubeadm config images list` prints and the ImagePull preflight check pulls.
     pub fn control_plane_images(&self) -> Vec<String> {
@@ -258,20 +268,10 @@ mod tests {
         assert_eq!(indexed_ip(&n, 10).to_string(), "fd00:10:96::a");
     }
 
-    fn resolved(yaml: &str) -> Resolved {
-        let cfg = crate::config::load("t.yaml", yaml.as_bytes()).unwrap();
-        let id = HostIdentity {
-            hostname: "cp-1".into(),
-            default_address: Some("10.0.0.5".parse().unwrap()),
-            cri_socket: None,
-        };
-        Resolved::new(cfg, &id).unwrap()
-    }
-
     #[test]
     fn control_plane_images_follow_kubeadm_images_list() {
         // `kubeadm config images list --kubernetes-version v1.33.0` (kubeadm v1.33.0).
-        let n = resolved(
+        let n = Resolved::for_tests(
             "apiVersion: kubeboot.io/v1alpha1\nkind: NodeConfig\nrole: control-plane\ncluster:\n  kubernetesVersion: v1.33.0\n",
         );
         assert_eq!(
@@ -287,7 +287,7 @@ mod tests {
             ]
         );
         // Disabled addons and external etcd drop their images; a private repository moves all.
-        let n = resolved(
+        let n = Resolved::for_tests(
             "apiVersion: kubeboot.io/v1alpha1\nkind: NodeConfig\nrole: control-plane\ncluster:\n  kubernetesVersion: v1.31.4\n  imageRepository: mirror.local:5000/k8s\n  dns:\n    disabled: true\n  proxy:\n    disabled: true\n  etcd:\n    external:\n      endpoints: [\"http://10.0.0.9:2379\"]\n",
         );
         assert_eq!(

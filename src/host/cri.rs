@@ -136,6 +136,19 @@ pub fn detect_endpoint(host: &super::Host) -> Result<Option<&'static str>, Strin
     }
 }
 
+/// The endpoint a node uses and its socket path: a configured endpoint as given, on the live
+/// machine; else the one runtime found under the root (kubeadm's detection; none found means
+/// containerd's default). The error says what is wrong (several runtimes, not a unix socket).
+pub fn node_endpoint(host: &super::Host, configured: Option<&str>) -> Result<(String, PathBuf), String> {
+    let (endpoint, rooted) = match configured {
+        Some(e) => (e.to_string(), false),
+        None => (detect_endpoint(host)?.unwrap_or(KNOWN_ENDPOINTS[0]).to_string(), true),
+    };
+    let path = socket_path(&endpoint).map_err(|e| format!("{e:#}"))?;
+    let path = if rooted { host.path(&path) } else { path };
+    Ok((endpoint, path))
+}
+
 /// The socket path of a `unix://` endpoint (a bare absolute path is accepted too, as kubeadm does).
 pub fn socket_path(endpoint: &str) -> Result<PathBuf> {
     match endpoint.strip_prefix("unix://") {

@@ -38,21 +38,9 @@ pub fn cri() -> Check {
     })
 }
 
-/// The endpoint to talk to and its socket path. A configured endpoint is used as given on the
-/// live machine; an auto-detected one is a file found under the root.
+/// The endpoint to talk to and its socket path (see `cri::node_endpoint`).
 pub(super) fn endpoint(env: &Env) -> Result<(String, PathBuf), Problem> {
-    let configured = env.node.cfg.node.cri_socket.clone();
-    let (endpoint, rooted) = match configured {
-        Some(e) => (e, false),
-        None => match cri::detect_endpoint(env.host) {
-            Ok(found) => (found.unwrap_or(cri::KNOWN_ENDPOINTS[0]).to_string(), true),
-            Err(many) => {
-                return Err(Problem::error(many, "set node.criSocket to the runtime this node should use"));
-            }
-        },
-    };
-    let path = cri::socket_path(&endpoint)
-        .map_err(|e| Problem::error(format!("{e:#}"), "set node.criSocket to a unix:///path socket"))?;
-    let path = if rooted { env.host.path(&path) } else { path };
-    Ok((endpoint, path))
+    cri::node_endpoint(env.host, env.node.cfg.node.cri_socket.as_deref()).map_err(|e| {
+        Problem::error(e, "set node.criSocket to the unix:///path socket of the runtime this node should use")
+    })
 }

@@ -274,16 +274,15 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn env_parts() -> (tempfile::TempDir, Host, Resolved) {
-        let yaml = "apiVersion: kubeboot.io/v1alpha1\nkind: NodeConfig\nrole: control-plane\ncluster:\n  kubernetesVersion: v1.33.5\n";
-        let cfg = crate::config::load("test.yaml", yaml.as_bytes()).unwrap();
-        let id = crate::config::HostIdentity {
-            hostname: "n1".into(),
-            default_address: Some("10.0.0.5".parse().unwrap()),
-            cri_socket: None,
-        };
+        let yaml = "apiVersion: kubeboot.io/v1alpha1
+kind: NodeConfig
+role: control-plane
+cluster:
+  kubernetesVersion: v1.33.5
+";
         let dir = tempfile::tempdir().unwrap();
         let host = Host::new(dir.path());
-        (dir, host, Resolved::new(cfg, &id).unwrap())
+        (dir, host, Resolved::for_tests(yaml))
     }
 
     /// A check that records how many checks were running at once while it ran.

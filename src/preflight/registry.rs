@@ -161,16 +161,9 @@ fn first_boot_checks(node: &Resolved) -> Vec<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{HostIdentity, NodeConfig};
 
     fn node(yaml: &str) -> Resolved {
-        let cfg: NodeConfig = crate::config::load("test.yaml", yaml.as_bytes()).unwrap();
-        let id = HostIdentity {
-            hostname: "n1".into(),
-            default_address: Some("10.0.0.5".parse().unwrap()),
-            cri_socket: None,
-        };
-        Resolved::new(cfg, &id).unwrap()
+        Resolved::for_tests(yaml)
     }
 
     fn names(n: &Resolved) -> Vec<String> {
