@@ -318,6 +318,11 @@ fn init_pulls_only_the_missing_images_from_a_local_registry() {
 
     let r = init_preflight(&s.f, &cfg, &[]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("[preflight] Pulling images required for setting up a Kubernetes cluster"),
+        "{}",
+        r.stdout
+    );
     let lines = image_pull_lines(&r);
     assert!(
         lines.iter().any(|l| l.starts_with("[preflight] ImagePull: 7 control-plane images present, 5 pulled in")),

@@ -104,6 +104,10 @@ async fn survey(cri: &mut CriClient, images: &[String], policy: PullPolicy) -> V
 /// Pull mode: IfNotPresent pulls what is missing, Always pulls everything; one after another
 /// or, with `imagePullSerial: false`, all at once on their own connections.
 async fn pull(socket: &Path, images: &[String], policy: PullPolicy, serial: bool) -> Vec<Problem> {
+    // kubeadm's notice: a first boot that sits here for minutes should say why.
+    println!(
+        "[preflight] Pulling images required for setting up a Kubernetes cluster (policy {policy:?}); this might take a minute or two, depending on the registry"
+    );
     let started = Instant::now();
     let results: Vec<Result<bool, Problem>> = if serial {
         let mut out = vec![];
@@ -130,6 +134,7 @@ async fn pull(socket: &Path, images: &[String], policy: PullPolicy, serial: bool
 /// when it was pulled, `Ok(false)` when IfNotPresent found it already there.
 pub async fn pull_one(socket: &Path, image: &str, policy: PullPolicy) -> Result<bool, Problem> {
     let mut cri = CriClient::connect(socket, CALL_TIMEOUT).await.map_err(|e| lookup_error(image, &e))?;
+    tracing::info!(image, ?policy, "ImagePull");
     if policy == PullPolicy::IfNotPresent {
         match cri.image_exists(image).await {
             Ok(true) => return Ok(false),
