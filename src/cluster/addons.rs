@@ -220,24 +220,98 @@ pub fn kube_proxy_config_map(node: &Resolved) -> ConfigMap {
     cm
 }
 
-/// The user's KubeProxyConfiguration (if any) with kubeadm's defaults filled in: bindAddress
-/// by address family, clusterCIDR from the pod subnet, and the in-Pod kubeconfig path (forced).
+/// `config.conf` as kubeadm writes it: kubeadm marshals the `kubeproxy.config.k8s.io/v1alpha1`
+/// Go struct without kube-proxy's defaulting, so every field that lacks `omitempty` appears
+/// with its zero value (`""`, `0`, `0s`, `null`, `false`) and kube-proxy fills in its defaults
+/// at start. On that: the user's KubeProxyConfiguration (if any), then kubeadm's `Default`:
+/// bindAddress by address family, clusterCIDR from the pod subnet, and the in-Pod kubeconfig,
+/// each only where the user left it empty.
 pub fn kube_proxy_configuration(node: &Resolved) -> Value {
-    let mut cfg = node.cfg.kube_proxy_configuration.clone().unwrap_or_else(|| json!({}));
-    let obj = cfg.as_object_mut().expect("validated KubeProxyConfiguration is a mapping");
-    obj.insert("apiVersion".into(), json!("kubeproxy.config.k8s.io/v1alpha1"));
-    obj.insert("kind".into(), json!("KubeProxyConfiguration"));
-    if obj.get("bindAddress").and_then(Value::as_str).unwrap_or("").is_empty() {
+    let mut cfg = kube_proxy_zero_values();
+    if let Some(user) = &node.cfg.kube_proxy_configuration {
+        merge(&mut cfg, user);
+    }
+    let obj = cfg.as_object_mut().expect("the zero-valued configuration is a mapping");
+    let empty = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").is_empty();
+    if empty(obj.get("bindAddress")) {
         obj.insert("bindAddress".into(), json!(if node.is_ipv6() { "::" } else { "0.0.0.0" }));
     }
     if let Some(pods) = &node.cfg.cluster.networking.pod_subnet
-        && obj.get("clusterCIDR").and_then(Value::as_str).unwrap_or("").is_empty()
+        && empty(obj.get("clusterCIDR"))
     {
         obj.insert("clusterCIDR".into(), json!(pods));
     }
     let conn = obj.entry("clientConnection").or_insert_with(|| json!({}));
-    conn["kubeconfig"] = json!("/var/lib/kube-proxy/kubeconfig.conf");
+    if empty(conn.get("kubeconfig")) {
+        conn["kubeconfig"] = json!("/var/lib/kube-proxy/kubeconfig.conf");
+    }
     cfg
+}
+
+/// KubeProxyConfiguration v1alpha1 of Kubernetes 1.31–1.34 with every field at its Go zero
+/// value, as encoding/json emits the struct (k8s.io/kube-proxy/config/v1alpha1/types.go;
+/// `featureGates` and `windowsRunAsService` are `omitempty` and absent; `logging` is a struct,
+/// which `omitempty` does not drop).
+fn kube_proxy_zero_values() -> Value {
+    json!({
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "bindAddress": "",
+        "bindAddressHardFail": false,
+        "clientConnection": {"acceptContentTypes": "", "burst": 0, "contentType": "", "kubeconfig": "", "qps": 0},
+        "clusterCIDR": "",
+        "configSyncPeriod": "0s",
+        "conntrack": {
+            "maxPerCore": null, "min": null, "tcpBeLiberal": false, "tcpCloseWaitTimeout": null,
+            "tcpEstablishedTimeout": null, "udpStreamTimeout": "0s", "udpTimeout": "0s"
+        },
+        "detectLocal": {"bridgeInterface": "", "interfaceNamePrefix": ""},
+        "detectLocalMode": "",
+        "enableProfiling": false,
+        "healthzBindAddress": "",
+        "hostnameOverride": "",
+        "iptables": {
+            "localhostNodePorts": null, "masqueradeAll": false, "masqueradeBit": null,
+            "minSyncPeriod": "0s", "syncPeriod": "0s"
+        },
+        "ipvs": {
+            "excludeCIDRs": null, "minSyncPeriod": "0s", "scheduler": "", "strictARP": false,
+            "syncPeriod": "0s", "tcpFinTimeout": "0s", "tcpTimeout": "0s", "udpTimeout": "0s"
+        },
+        "logging": {
+            "flushFrequency": 0,
+            "options": {"json": {"infoBufferSize": "0"}, "text": {"infoBufferSize": "0"}},
+            "verbosity": 0
+        },
+        "metricsBindAddress": "",
+        "mode": "",
+        "nftables": {"masqueradeAll": false, "masqueradeBit": null, "minSyncPeriod": "0s", "syncPeriod": "0s"},
+        "nodePortAddresses": null,
+        "oomScoreAdj": null,
+        "portRange": "",
+        "showHiddenMetricsForVersion": "",
+        "winkernel": {
+            "enableDSR": false, "forwardHealthCheckVip": false, "networkName": "",
+            "rootHnsEndpointName": "", "sourceVip": ""
+        }
+    })
+}
+
+/// `over` laid onto `base`: mappings merge key by key, anything else replaces.
+fn merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
 }
 
 pub fn kube_proxy_daemon_set(node: &Resolved) -> DaemonSet {
@@ -338,6 +412,103 @@ cluster:
                 })
             );
         }
+    }
+
+    #[test]
+    fn kube_proxy_config_conf_is_kubeadms_zero_valued_dump() {
+        // `kubectl -n kube-system get cm kube-proxy` on a kubeadm v1.31–v1.34 cluster with
+        // podSubnet 10.244.0.0/16 and no KubeProxyConfiguration of the user's.
+        let conf = kube_proxy_config_map(&node("v1.33.5")).data.unwrap()["config.conf"].clone();
+        assert_eq!(
+            conf,
+            "apiVersion: kubeproxy.config.k8s.io/v1alpha1
+bindAddress: 0.0.0.0
+bindAddressHardFail: false
+clientConnection:
+  acceptContentTypes: \"\"
+  burst: 0
+  contentType: \"\"
+  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf
+  qps: 0
+clusterCIDR: 10.244.0.0/16
+configSyncPeriod: 0s
+conntrack:
+  maxPerCore: null
+  min: null
+  tcpBeLiberal: false
+  tcpCloseWaitTimeout: null
+  tcpEstablishedTimeout: null
+  udpStreamTimeout: 0s
+  udpTimeout: 0s
+detectLocal:
+  bridgeInterface: \"\"
+  interfaceNamePrefix: \"\"
+detectLocalMode: \"\"
+enableProfiling: false
+healthzBindAddress: \"\"
+hostnameOverride: \"\"
+iptables:
+  localhostNodePorts: null
+  masqueradeAll: false
+  masqueradeBit: null
+  minSyncPeriod: 0s
+  syncPeriod: 0s
+ipvs:
+  excludeCIDRs: null
+  minSyncPeriod: 0s
+  scheduler: \"\"
+  strictARP: false
+  syncPeriod: 0s
+  tcpFinTimeout: 0s
+  tcpTimeout: 0s
+  udpTimeout: 0s
+kind: KubeProxyConfiguration
+logging:
+  flushFrequency: 0
+  options:
+    json:
+      infoBufferSize: \"0\"
+    text:
+      infoBufferSize: \"0\"
+  verbosity: 0
+metricsBindAddress: \"\"
+mode: \"\"
+nftables:
+  masqueradeAll: false
+  masqueradeBit: null
+  minSyncPeriod: 0s
+  syncPeriod: 0s
+nodePortAddresses: null
+oomScoreAdj: null
+portRange: \"\"
+showHiddenMetricsForVersion: \"\"
+winkernel:
+  enableDSR: false
+  forwardHealthCheckVip: false
+  networkName: \"\"
+  rootHnsEndpointName: \"\"
+  sourceVip: \"\""
+        );
+    }
+
+    #[test]
+    fn a_users_kube_proxy_configuration_is_laid_over_the_zero_values() {
+        let mut n = node("v1.33.5");
+        n.cfg.kube_proxy_configuration = Some(json!({
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+            "kind": "KubeProxyConfiguration",
+            "mode": "ipvs",
+            "ipvs": {"strictARP": true},
+            "clientConnection": {"kubeconfig": "/etc/custom.conf"}
+        }));
+        let conf = kube_proxy_configuration(&n);
+        assert_eq!(conf["mode"], "ipvs");
+        assert_eq!(conf["ipvs"]["strictARP"], true);
+        assert_eq!(conf["ipvs"]["scheduler"], "", "zero values kept beside the user's");
+        // kubeadm fills only what the user left empty.
+        assert_eq!(conf["clientConnection"]["kubeconfig"], "/etc/custom.conf");
+        assert_eq!(conf["clusterCIDR"], "10.244.0.0/16");
+        assert_eq!(conf["bindAddress"], "0.0.0.0");
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl JoinInfo {
                 .unwrap_or_else(|| "<contents of /var/lib/kubeboot/certificate-key>".into());
             doc.insert("certificateKey".into(), json!(key));
         }
-        serde_saphyr::to_string(&Value::Object(doc)).expect("JSON values serialize to YAML")
+        crate::render::yaml::to_yaml(&Value::Object(doc)).expect("JSON values serialize to YAML")
     }
 }
 

@@ -251,19 +251,7 @@ fn insert_opt(m: &mut Map<String, Value>, key: &str, v: &Option<String>) {
 
 /// YAML with every mapping's keys sorted, as Go's sigs.k8s.io/yaml prints structs and maps.
 pub fn to_yaml(v: &Value) -> String {
-    serde_saphyr::to_string(&sorted(v)).expect("JSON values serialize to YAML")
-}
-
-fn sorted(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
-        }
-        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
-        other => other.clone(),
-    }
+    crate::render::yaml::to_yaml(v).expect("JSON values serialize to YAML")
 }
 
 #[cfg(test)]
