@@ -240,6 +240,34 @@ fn second_run_writes_nothing() {
 }
 
 #[test]
+fn a_bare_relative_root_is_taken_from_the_current_directory() {
+    let node = Node::new(&config("v1.33.5", "ECDSA-P256", ADVERTISE, ""));
+    let out = kubeboot()
+        .current_dir(node.dir.path())
+        .args(["render", "--config"])
+        .arg(&node.config)
+        .args(["--root", "node-root"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(node.dir.path().join("node-root/etc/kubernetes/pki/ca.key").is_file());
+}
+
+#[test]
+fn a_key_left_group_readable_is_tightened_without_changing_it() {
+    // reliability.md PF-02: an existing valid ca.key with mode 0644 is reused, never left 0644.
+    let node = Node::new(&config("v1.33.5", "ECDSA-P256", ADVERTISE, ""));
+    node.render();
+    let key = node.path("/etc/kubernetes/pki/ca.key");
+    let before = std::fs::read(&key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = node.render();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read(&key).unwrap(), before, "the CA key was regenerated");
+}
+
+#[test]
 fn dry_run_writes_nothing_and_lists_every_file() {
     let node = Node::new(&config("v1.34.1", "ECDSA-P256", ADVERTISE, ""));
     let before = snapshot(&node.root());

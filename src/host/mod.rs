@@ -32,8 +32,11 @@ pub enum WriteOutcome {
 }
 
 impl Host {
+    /// A host rooted at `root`; a relative root is taken from the current directory, so
+    /// `--root node-root` and `--root ./node-root` mean the same.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Host { root: root.into() }
+        let root = root.into();
+        Host { root: std::path::absolute(&root).unwrap_or(root) }
     }
 
     /// The real machine.
@@ -256,7 +259,11 @@ impl<'a> Staged<'a> {
 /// by the umask, and kubeboot.service runs with `UMask=0077`, which would make /etc/kubernetes
 /// and pki/ 0700 where kubeadm makes them 0755.
 fn create_dirs(full: &Path, mode: u32) -> Result<()> {
-    let missing: Vec<&Path> = full.ancestors().take_while(|p| fs::symlink_metadata(p).is_err()).collect();
+    let missing: Vec<&Path> = full
+        .ancestors()
+        .filter(|p| !p.as_os_str().is_empty())
+        .take_while(|p| fs::symlink_metadata(p).is_err())
+        .collect();
     for dir in missing.into_iter().rev() {
         match fs::DirBuilder::new().mode(mode).create(dir) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue, // made meanwhile: not ours

@@ -175,6 +175,33 @@ impl CertsRun<'_> {
         self.files.push(File::new(key, KEY_MODE, key_pem, format!("{what} private key")).secret());
     }
 
+    /// A reused file whose mode is looser than kubeadm's — a key readable by group or others,
+    /// a certificate writable by them — is rewritten with kubeadm's mode and its bytes
+    /// unchanged (reliability matrix PF-02): never regenerated, never left open.
+    fn tighten(&mut self, node_path: &str, mode: u32, what: &str) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let full = self.ctx.host.path(node_path);
+        let Ok(meta) = std::fs::symlink_metadata(&full) else { return Ok(()) };
+        let loose = meta.permissions().mode() & 0o777 & !mode;
+        if !meta.is_file() || loose & 0o077 == 0 {
+            return Ok(());
+        }
+        let bytes = std::fs::read(&full).with_context(|| format!("reading {node_path}"))?;
+        self.say(format_args!(
+            "{node_path} has mode {:04o}; tightening it to {mode:04o}",
+            meta.permissions().mode() & 0o777
+        ));
+        let file = File::new(node_path, mode, bytes, format!("{what}, mode tightened"));
+        self.files.push(if mode == KEY_MODE { file.secret() } else { file });
+        Ok(())
+    }
+
+    /// `tighten` for a reused certificate and its key.
+    fn tighten_pair(&mut self, base: &str, what: &str) -> Result<()> {
+        self.tighten(&pki_path(self.ctx, base, "crt"), CERT_MODE, &format!("{what} certificate"))?;
+        self.tighten(&pki_path(self.ctx, base, "key"), KEY_MODE, &format!("{what} private key"))
+    }
+
     fn ca(&mut self, spec: &'static CertSpec, pair: Pair) -> Result<()> {
         let crt = pki_path(self.ctx, spec.base, "crt");
         let supplied = if spec.name == "ca" { self.ctx.node.cfg.cluster.ca.as_ref() } else { None };
@@ -210,6 +237,7 @@ impl CertsRun<'_> {
                 } else {
                     self.say(format_args!("Using existing {} certificate authority", spec.name));
                 }
+                self.tighten_pair(spec.base, &format!("{} certificate authority", spec.name))?;
                 authority
             }
             (None, Some(_), _) => bail!(
@@ -235,6 +263,7 @@ impl CertsRun<'_> {
             (Some(cert_der), Some(key)) => {
                 issue::check_existing_leaf(&crt, &cert_der, ca, &req.sans, &key, self.now)?;
                 self.say(format_args!("Using the existing \"{}\" certificate and key", spec.name));
+                self.tighten_pair(spec.base, spec.name)?;
             }
             (Some(_), None) => bail!("{crt} exists but {key_path} does not; restore the key or remove the certificate"),
             (None, Some(_)) => bail!("{key_path} exists but {crt} does not; restore the certificate or remove the key"),
@@ -267,6 +296,7 @@ impl CertsRun<'_> {
         let key = match pair.key {
             Some(key) => {
                 self.say("Using the existing \"sa\" key");
+                self.tighten(&key_path, KEY_MODE, "service-account token signing key")?;
                 key
             }
             None if pair.public.is_some() => {
@@ -287,6 +317,7 @@ impl CertsRun<'_> {
                 if existing_spki.as_ref() != Some(&key.spki_der()) {
                     bail!("{pub_path} is not the public key of {key_path}; remove {pub_path} to have it rewritten");
                 }
+                self.tighten(&pub_path, KEY_MODE, "service-account token verification key")?;
             }
             // Written with the key writer, hence 0600 (reference §2.2).
             None => self.files.push(File::new(pub_path, KEY_MODE, public, "service-account token verification key")),
