@@ -80,3 +80,45 @@ fn an_unconfigured_socket_is_detected_under_the_root_and_two_runtimes_are_an_err
     assert!(msg.contains("unix:///var/run/containerd/containerd.sock, unix:///var/run/crio/crio.sock"), "{msg}");
     assert!(msg.contains("set node.criSocket"), "{msg}");
 }
+
+fn cgroup(r: &Run) -> Vec<(String, String, bool)> {
+    r.findings().into_iter().filter(|(n, _, _)| n == "CgroupDriver").collect()
+}
+
+#[test]
+fn a_cgroupfs_runtime_under_a_systemd_kubelet_is_an_error() {
+    // Debian's containerd 1.6 answers no CRI RuntimeConfig, so the kubelet cannot learn the
+    // runtime's driver: the two must agree by configuration.
+    let f = Fixture::healthy();
+    let socket = f.dir.path().join("run/containerd.sock");
+    let Some(mut ctr) = Containerd::start_config(f.dir.path(), &socket, "", false) else { return };
+    let cfg = f.control_plane(&socket.display().to_string(), free_port(), "");
+    let r = preflight(&f, &cfg, &[]);
+    assert_eq!(cgroup(&r), vec![("CgroupDriver".to_string(), "error".to_string(), false)], "{}", r.stdout);
+    let msg = r.message("CgroupDriver");
+    assert!(msg.contains("uses the cgroupfs cgroup driver but the kubelet is configured for systemd"), "{msg}");
+    assert!(msg.contains("SystemdCgroup = true"), "{msg}");
+    assert_eq!(r.code, 3);
+
+    // A kubelet configured for cgroupfs agrees with it.
+    let agree = f.control_plane(
+        &socket.display().to_string(),
+        free_port(),
+        "kubeletConfiguration:\n  apiVersion: kubelet.config.k8s.io/v1beta1\n  kind: KubeletConfiguration\n  cgroupDriver: cgroupfs\n",
+    );
+    let r = preflight(&f, &agree, &[]);
+    assert_eq!(cgroup(&r), vec![("CgroupDriver".to_string(), "info".to_string(), false)], "{}", r.stdout);
+    assert!(r.message("CgroupDriver").contains("both use the cgroupfs cgroup driver"));
+
+    // containerd as a kubeadm node runs it (SystemdCgroup = true) agrees with the default kubelet.
+    ctr.stop();
+    let Some(_ctr) = Containerd::start(f.dir.path(), &socket) else { return };
+    let cfg = f.control_plane(&socket.display().to_string(), free_port(), ""); // same file as `agree`
+    let r = preflight(&f, &cfg, &[]);
+    assert_eq!(cgroup(&r), vec![("CgroupDriver".to_string(), "info".to_string(), false)], "{}", r.stdout);
+    assert!(r.message("CgroupDriver").contains("both use the systemd cgroup driver"), "{}", r.stdout);
+
+    // No runtime: nothing to compare (the CRI check reports it).
+    let r = preflight(&f, &f.control_plane(&f.dead_socket(), free_port(), ""), &[]);
+    assert!(cgroup(&r).is_empty(), "{}", r.stdout);
+}

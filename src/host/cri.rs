@@ -110,6 +110,22 @@ pub struct PullImageResponse {
     pub image_ref: String,
 }
 
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RuntimeConfigRequest {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RuntimeConfigResponse {
+    #[prost(message, optional, tag = "1")]
+    pub linux: Option<LinuxRuntimeConfiguration>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LinuxRuntimeConfiguration {
+    /// cri-api `CgroupDriver`: 0 SYSTEMD, 1 CGROUPFS.
+    #[prost(int32, tag = "1")]
+    pub cgroup_driver: i32,
+}
+
 /// What the runtime said about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeInfo {
@@ -228,6 +244,38 @@ impl CriClient {
         let req = PullImageRequest { image: Some(ImageSpec { image: image.into() }) };
         let resp: PullImageResponse = self.call("/runtime.v1.ImageService/PullImage", req, timeout).await?;
         Ok(resp.image_ref)
+    }
+
+    /// The cgroup driver the runtime reports through `RuntimeConfig` (`systemd` or `cgroupfs`),
+    /// which the kubelet then follows (KubeletCgroupDriverFromCRI); `None` when the runtime
+    /// predates the call (containerd 1.x answers Unimplemented), so the kubelet uses its own
+    /// `cgroupDriver` setting.
+    pub async fn reported_cgroup_driver(&mut self) -> Result<Option<&'static str>> {
+        let t = self.timeout;
+        match self
+            .call::<_, RuntimeConfigResponse>("/runtime.v1.RuntimeService/RuntimeConfig", RuntimeConfigRequest {}, t)
+            .await
+        {
+            Ok(r) => Ok(Some(if r.linux.map(|l| l.cgroup_driver).unwrap_or(0) == 1 { "cgroupfs" } else { "systemd" })),
+            // grpc_error spells the status code first: "Unimplemented: unknown method ...".
+            Err(e) if format!("{e:#}").contains("Unimplemented: ") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The cgroup driver of the runtime's default runtime handler per its CRI configuration
+    /// (containerd: `runtimes.<default>.options.SystemdCgroup`); `None` when it does not say.
+    pub async fn configured_cgroup_driver(&mut self) -> Result<Option<&'static str>> {
+        let status = self.status(true).await?;
+        let Some(config) = status.info.get("config").and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        else {
+            return Ok(None);
+        };
+        let containerd = &config["containerd"];
+        let default = containerd["defaultRuntimeName"].as_str().unwrap_or("runc");
+        Ok(containerd["runtimes"][default]["options"]["SystemdCgroup"]
+            .as_bool()
+            .map(|systemd| if systemd { "systemd" } else { "cgroupfs" }))
     }
 
     /// The pause image the runtime will use for pod sandboxes, from the `config` entry of a

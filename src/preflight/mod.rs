@@ -5,6 +5,7 @@
 //! Facts come from the rooted `Host` (/proc, /sys, /etc under `--root`); ports, the container
 //! runtime, network addresses and privileges are probed on the live machine.
 
+mod cgroups;
 mod clock;
 mod cri;
 mod disk;
@@ -144,6 +145,7 @@ pub const CHECK_NAMES: &[&str] = &[
     "ImagePull",
     // kubeboot's own checks.
     "DirWritable",
+    "CgroupDriver",
     "KernelModules",
     "Clock",
     "DiskSpace",

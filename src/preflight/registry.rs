@@ -137,7 +137,7 @@ fn forwarding_checks(ips: &[IpAddr]) -> Vec<Check> {
 
 /// What kubeadm does not check but a machine booting unattended needs.
 fn first_boot_checks(node: &Resolved) -> Vec<Check> {
-    let mut checks = vec![writable::dir_writable(), kernel::kernel_modules()];
+    let mut checks = vec![writable::dir_writable(), cgroups::cgroup_driver(), kernel::kernel_modules()];
     let ips: Vec<IpAddr> =
         node.service_cidrs.iter().chain(&node.pod_cidrs).map(|c| c.addr()).chain([node.advertise_address]).collect();
     if ips.iter().any(IpAddr::is_ipv4) {
@@ -204,6 +204,7 @@ mod tests {
             "Port-2380",
             "DirAvailable--var-lib-etcd",
             "DirWritable",
+            "CgroupDriver",
             "AdvertiseAddress",
             "ImagePull",
         ] {

@@ -13,7 +13,7 @@ use serde_json::Value;
 /// Checks that probe the live machine rather than the fixture root; rooted tests leave them
 /// out of exact comparisons (another process may hold a port, no runtime is running, and
 /// DiskSpace measures the real filesystem the fixture dir lives on).
-pub const LIVE_CHECKS: &[&str] = &["CRI", "ImagePull", "JoinEndpoint", "DiskSpace"];
+pub const LIVE_CHECKS: &[&str] = &["CRI", "CgroupDriver", "ImagePull", "JoinEndpoint", "DiskSpace"];
 
 pub fn is_live(name: &str) -> bool {
     LIVE_CHECKS.contains(&name) || name.starts_with("Port-")
@@ -150,6 +150,12 @@ impl Containerd {
     /// As `start`, with `cri_extra` added to the CRI plugin's section of the config
     /// (e.g. `sandbox_image = "..."`).
     pub fn start_with(dir: &Path, socket: &Path, cri_extra: &str) -> Option<Containerd> {
+        Self::start_config(dir, socket, cri_extra, true)
+    }
+
+    /// As `start_with`; `systemd_cgroup` is runc's `SystemdCgroup` (true on a kubeadm node,
+    /// false in containerd 1.x's own defaults).
+    pub fn start_config(dir: &Path, socket: &Path, cri_extra: &str, systemd_cgroup: bool) -> Option<Containerd> {
         if !nix::unistd::geteuid().is_root() {
             eprintln!("SKIP: running containerd needs root");
             return None;
@@ -163,7 +169,7 @@ impl Containerd {
         std::fs::write(
             &config,
             format!(
-                "version = 2\nroot = \"{d}/ctr-root\"\nstate = \"{d}/ctr-state\"\n[grpc]\n  address = \"{s}\"\n[ttrpc]\n  address = \"{s}.ttrpc\"\n[plugins.\"io.containerd.grpc.v1.cri\"]\n{cri_extra}\n[plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"{d}/cni-bin\"\n  conf_dir = \"{d}/cni-conf\"\n",
+                "version = 2\nroot = \"{d}/ctr-root\"\nstate = \"{d}/ctr-state\"\n[grpc]\n  address = \"{s}\"\n[ttrpc]\n  address = \"{s}.ttrpc\"\n[plugins.\"io.containerd.grpc.v1.cri\"]\n{cri_extra}\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n  SystemdCgroup = {systemd_cgroup}\n[plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"{d}/cni-bin\"\n  conf_dir = \"{d}/cni-conf\"\n",
                 d = dir.display(),
                 s = socket.display()
             ),

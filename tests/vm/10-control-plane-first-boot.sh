@@ -21,6 +21,8 @@ check "bootstrap token never on the console" secret_free "$SCENARIO" "$CANARY_SE
 check "preflight talked to the VM's containerd over CRI" console_has "$SCENARIO" 'CRI: containerd .* is ready'
 check "preflight saw the missing kubelet (KubeletVersion, demoted by the config)" \
   console_has "$SCENARIO" 'WARNING KubeletVersion'
+check "CgroupDriver: the image's containerd and the kubelet agree on systemd" \
+  console_has "$SCENARIO" 'CgroupDriver: the kubelet and the runtime .* both use the systemd cgroup driver'
 check "ImagePull asked the VM's containerd for the images (policy Never, none present; demoted)" \
   console_has "$SCENARIO" 'WARNING ImagePull.*imagePullPolicy is Never but the runtime lacks .*kube-apiserver:v1.33.5'
 
