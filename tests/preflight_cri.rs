@@ -100,6 +100,20 @@ fn a_cgroupfs_runtime_under_a_systemd_kubelet_is_an_error() {
     assert!(msg.contains("SystemdCgroup = true"), "{msg}");
     assert_eq!(r.code, 3);
 
+    // A joining worker takes the cluster's kubelet-config, unknown before discovery: a warning.
+    let worker = f.config(
+        "worker",
+        &format!(
+            "node:\n  name: node-1\n  criSocket: unix://{}\ncluster:\n  kubernetesVersion: v1.33.5\njoin:\n  apiServerEndpoint: 127.0.0.1:{}\n  token: abcdef.0123456789abcdef\n  caCertHashes: [\"sha256:{}\"]\n",
+            socket.display(),
+            free_port(),
+            "0".repeat(64)
+        ),
+    );
+    let r = preflight(&f, &worker, &[]);
+    assert_eq!(cgroup(&r), vec![("CgroupDriver".to_string(), "warning".to_string(), false)], "{}", r.stdout);
+    assert!(r.message("CgroupDriver").contains("will most likely use systemd"), "{}", r.stdout);
+
     // A kubelet configured for cgroupfs agrees with it.
     let agree = f.control_plane(
         &socket.display().to_string(),

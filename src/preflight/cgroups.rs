@@ -15,15 +15,18 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn cgroup_driver() -> Check {
     Check::new("CgroupDriver", |env| {
-        let kubelet = env
+        let configured = env
             .node
             .cfg
             .kubelet_configuration
             .as_ref()
             .and_then(|k| k.get("cgroupDriver"))
             .and_then(|d| d.as_str())
-            .unwrap_or("systemd")
-            .to_string();
+            .map(str::to_string);
+        // A joining node's kubelet takes the cluster's kubelet-config, which preflight cannot
+        // see yet: unless the user-data says, kubeadm's systemd is only the likely value.
+        let certain = configured.is_some() || !env.node.role().is_join();
+        let kubelet = configured.unwrap_or_else(|| "systemd".into());
         let Ok((endpoint, socket)) = super::cri::endpoint(env) else { return vec![] };
         let found = block_on(async {
             let mut cri = CriClient::connect(&socket, TIMEOUT).await?;
@@ -46,9 +49,16 @@ pub fn cgroup_driver() -> Check {
                     "the kubelet and the runtime at {endpoint} both use the {runtime} cgroup driver"
                 ))]
             }
-            Ok(Some((runtime, false))) => vec![Problem::error(
+            Ok(Some((runtime, false))) => vec![(if certain { Problem::error } else { Problem::warning })(
                 format!(
-                    "the container runtime at {endpoint} uses the {runtime} cgroup driver but the kubelet is configured for {kubelet}, and the runtime cannot tell the kubelet (no CRI RuntimeConfig): Pods would be created in the wrong cgroups and restart in a loop"
+                    "the container runtime at {endpoint} uses the {runtime} cgroup driver but the kubelet {}, and the runtime cannot tell the kubelet (no CRI RuntimeConfig): Pods would be created in the wrong cgroups and restart in a loop",
+                    if certain {
+                        format!("is configured for {kubelet}")
+                    } else {
+                        format!(
+                            "will most likely use {kubelet} (kubeadm's default; the cluster's kubelet-config decides)"
+                        )
+                    }
                 ),
                 if runtime == "cgroupfs" {
                     "set SystemdCgroup = true under [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options] in /etc/containerd/config.toml and restart containerd (or set kubeletConfiguration.cgroupDriver: cgroupfs)"
