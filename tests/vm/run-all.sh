@@ -6,7 +6,7 @@
 #
 #   tests/vm/run-all.sh [PREFIX...]     # e.g. `tests/vm/run-all.sh 00 10` runs only those
 #
-# Environment: KUBEBOOT_BIN (default: the release binary, built if missing), KUBE_BIN_DIR (baked
+# Environment: KUBEBOOT_BIN (default: the release binary, rebuilt when out of date), KUBE_BIN_DIR (baked
 # into the image, see image/build), VM_WORK (default target/vm).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,7 +41,8 @@ rm -rf "$VM_WORK"
 mkdir -p "$VM_WORK"
 if [ -z "${KUBEBOOT_BIN:-}" ]; then
   export KUBEBOOT_BIN=$repo/target/x86_64-unknown-linux-gnu/release/kubeboot
-  [ -x "$KUBEBOOT_BIN" ] || cargo build --release --quiet --bin kubeboot
+  # Always ask cargo: a no-op when the binary is current, and never a stale binary in the VM.
+  cargo build --release --quiet --bin kubeboot
 fi
 echo "== VM image (image/build)"
 start=$SECONDS
