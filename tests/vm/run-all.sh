@@ -42,7 +42,7 @@ mkdir -p "$VM_WORK"
 if [ -z "${KUBEBOOT_BIN:-}" ]; then
   export KUBEBOOT_BIN=$repo/target/x86_64-unknown-linux-gnu/release/kubeboot
   # Always ask cargo: a no-op when the binary is current, and never a stale binary in the VM.
-  cargo build --release --quiet --bin kubeboot
+  cargo build --release --quiet --bin kubeboot || { echo "FAIL: cargo build --release"; exit 1; }
 fi
 echo "== VM image (image/build)"
 start=$SECONDS
