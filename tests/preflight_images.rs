@@ -6,15 +6,14 @@
 //! mode in `kubeboot preflight` and `--dry-run`, and policy Never with a missing image is an
 //! error.
 
+mod firstboot_common;
 mod preflight_support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
+use firstboot_common::{Reply, Server};
 use preflight_support::*;
 
 const VERSION: &str = "v1.33.5";
@@ -128,91 +127,67 @@ fn listed(ctr: &Containerd) -> BTreeSet<String> {
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }
 
-/// A read-only OCI distribution registry serving one image under every repository and tag:
-/// `GET /v2/`, `HEAD|GET /v2/<name>/manifests/<tag|digest>`, `GET /v2/<name>/blobs/<digest>`.
-/// Records which repositories had their manifest fetched by tag.
+/// A read-only OCI distribution registry serving one image under every repository and tag
+/// (`GET /v2/`, `HEAD|GET /v2/<name>/manifests/<tag|digest>`, `GET /v2/<name>/blobs/<digest>`),
+/// on the first-boot tests' HTTP test server, which records every request.
 struct Registry {
-    port: u16,
-    pulled: Arc<Mutex<Vec<String>>>,
+    server: Server,
+    _image_dir: tempfile::TempDir,
 }
 
 impl Registry {
-    fn start(image: OciImage) -> Registry {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let pulled = Arc::new(Mutex::new(vec![]));
-        let (image, log) = (Arc::new(image), pulled.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let (image, log) = (image.clone(), log.clone());
-                std::thread::spawn(move || serve(conn, &image, &log));
+    fn start() -> Registry {
+        let image_dir = tempfile::tempdir().unwrap();
+        let image = OciImage::build(image_dir.path());
+        let server = Server::start(move |req, _| {
+            let json = |code: u16, body: &[u8]| Reply::Full {
+                code,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: body.to_vec(),
+            };
+            let path = req.path.as_str();
+            if path == "/v2/" {
+                return json(200, b"{}");
+            }
+            if path.strip_prefix("/v2/").is_some_and(|p| p.contains("/manifests/")) {
+                return Reply::Full {
+                    code: 200,
+                    headers: vec![
+                        ("Content-Type".into(), "application/vnd.oci.image.manifest.v1+json".into()),
+                        ("Docker-Content-Digest".into(), sha256(&image.manifest)),
+                    ],
+                    body: image.manifest.clone(),
+                };
+            }
+            let blob = path
+                .strip_prefix("/v2/")
+                .and_then(|p| p.split_once("/blobs/"))
+                .and_then(|(_, digest)| [&image.config, &image.layer].into_iter().find(|b| sha256(b) == digest));
+            match blob {
+                Some(b) => Reply::Full {
+                    code: 200,
+                    headers: vec![("Content-Type".into(), "application/octet-stream".into())],
+                    body: b.clone(),
+                },
+                None => json(404, br#"{"errors":[{"code":"NAME_UNKNOWN"}]}"#),
             }
         });
-        Registry { port, pulled }
+        Registry { server, _image_dir: image_dir }
     }
 
     fn repository(&self) -> String {
-        format!("127.0.0.1:{}/k8s", self.port)
+        format!("{}/k8s", self.server.url.trim_start_matches("http://"))
     }
 
+    /// The repositories whose manifest was asked for by tag: the images pulled.
     fn pulled(&self) -> BTreeSet<String> {
-        self.pulled.lock().unwrap().iter().cloned().collect()
-    }
-}
-
-fn serve(conn: TcpStream, image: &OciImage, log: &Mutex<Vec<String>>) {
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
-    let mut out = conn;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
-        let mut length = 0usize;
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            if h.trim().is_empty() {
-                break;
-            }
-            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; length];
-        let _ = reader.read_exact(&mut body);
-
-        let manifest_digest = sha256(&image.manifest);
-        let (status, kind, data): (&str, &str, &[u8]) = if path == "/v2/" {
-            ("200 OK", "application/json", b"{}")
-        } else if let Some((repo, reference)) = path.strip_prefix("/v2/").and_then(|p| p.split_once("/manifests/")) {
-            if !reference.starts_with("sha256:") {
-                log.lock().unwrap().push(format!("{repo}:{reference}"));
-            }
-            ("200 OK", "application/vnd.oci.image.manifest.v1+json", &image.manifest)
-        } else if let Some((_, digest)) = path.strip_prefix("/v2/").and_then(|p| p.split_once("/blobs/")) {
-            match [&image.config, &image.layer].into_iter().find(|b| sha256(b) == digest) {
-                Some(b) => ("200 OK", "application/octet-stream", b.as_slice()),
-                None => ("404 Not Found", "application/json", br#"{"errors":[{"code":"BLOB_UNKNOWN"}]}"#),
-            }
-        } else {
-            ("404 Not Found", "application/json", br#"{"errors":[{"code":"NAME_UNKNOWN"}]}"#)
-        };
-        let head = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nDocker-Content-Digest: {}\r\nDocker-Distribution-Api-Version: registry/2.0\r\n\r\n",
-            data.len(),
-            if kind.contains("manifest") { manifest_digest.as_str() } else { "" }
-        );
-        if out.write_all(head.as_bytes()).is_err() {
-            return;
-        }
-        if method != "HEAD" && out.write_all(data).is_err() {
-            return;
-        }
+        self.server
+            .requests()
+            .iter()
+            .filter_map(|r| r.path.strip_prefix("/v2/")?.split_once("/manifests/"))
+            .filter(|(_, reference)| !reference.starts_with("sha256:"))
+            .map(|(repo, tag)| format!("{repo}:{tag}"))
+            .collect()
     }
 }
 
@@ -308,8 +283,7 @@ fn policy_never_with_a_missing_image_is_an_error() {
 
 #[test]
 fn init_pulls_only_the_missing_images_from_a_local_registry() {
-    let image_dir = tempfile::tempdir().unwrap();
-    let registry = Registry::start(OciImage::build(image_dir.path()));
+    let registry = Registry::start();
     let repo = registry.repository();
     let Some(s) = setup(&repo) else { return };
     import(&s.ctr, &s.image, s.f.dir.path(), &names_in(&repo, &NAMES[..2]));
@@ -388,8 +362,7 @@ fn an_unreachable_registry_fails_init_naming_each_image() {
 
 #[test]
 fn no_pull_is_attempted_while_another_check_fails() {
-    let image_dir = tempfile::tempdir().unwrap();
-    let registry = Registry::start(OciImage::build(image_dir.path()));
+    let registry = Registry::start();
     let repo = registry.repository();
     let Some(s) = setup(&repo) else { return };
     s.f.write("/proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n/swapfile file 1048572 0 -2\n");
@@ -433,8 +406,7 @@ fn config_images_list_prints_kubeadms_list() {
 
 #[test]
 fn config_images_pull_fetches_what_the_runtime_lacks() {
-    let image_dir = tempfile::tempdir().unwrap();
-    let registry = Registry::start(OciImage::build(image_dir.path()));
+    let registry = Registry::start();
     let repo = registry.repository();
     let Some(s) = setup(&repo) else { return };
     import(&s.ctr, &s.image, s.f.dir.path(), &names_in(&repo, &NAMES[..4]));

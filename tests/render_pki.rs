@@ -255,16 +255,21 @@ fn a_bare_relative_root_is_taken_from_the_current_directory() {
 
 #[test]
 fn a_key_left_group_readable_is_tightened_without_changing_it() {
-    // reliability.md PF-02: an existing valid ca.key with mode 0644 is reused, never left 0644.
+    // reliability.md PF-02: an existing valid key with mode 0644 is reused, never left 0644 —
+    // a CA's, a leaf's and the service-account pair.
     let node = Node::new(&config("v1.33.5", "ECDSA-P256", ADVERTISE, ""));
     node.render();
-    let key = node.path("/etc/kubernetes/pki/ca.key");
-    let before = std::fs::read(&key).unwrap();
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let keys = ["ca.key", "apiserver.key", "sa.key", "sa.pub"].map(|k| node.pki(k));
+    let before: Vec<Vec<u8>> = keys.iter().map(|k| std::fs::read(k).unwrap()).collect();
+    for key in &keys {
+        std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let out = node.render();
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(std::fs::read(&key).unwrap(), before, "the CA key was regenerated");
+    for (key, bytes) in keys.iter().zip(&before) {
+        assert_eq!(std::fs::metadata(key).unwrap().permissions().mode() & 0o777, 0o600, "{}", key.display());
+        assert_eq!(&std::fs::read(key).unwrap(), bytes, "{} was regenerated", key.display());
+    }
 }
 
 #[test]

@@ -229,7 +229,7 @@ pub fn kube_proxy_config_map(node: &Resolved) -> ConfigMap {
 pub fn kube_proxy_configuration(node: &Resolved) -> Value {
     let mut cfg = kube_proxy_zero_values();
     if let Some(user) = &node.cfg.kube_proxy_configuration {
-        merge(&mut cfg, user);
+        crate::render::kubelet::merge(&mut cfg, user);
     }
     let obj = cfg.as_object_mut().expect("the zero-valued configuration is a mapping");
     let empty = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").is_empty();
@@ -295,23 +295,6 @@ fn kube_proxy_zero_values() -> Value {
             "rootHnsEndpointName": "", "sourceVip": ""
         }
     })
-}
-
-/// `over` laid onto `base`: mappings merge key by key, anything else replaces.
-fn merge(base: &mut Value, over: &Value) {
-    match (base, over) {
-        (Value::Object(b), Value::Object(o)) => {
-            for (k, v) in o {
-                match b.get_mut(k) {
-                    Some(slot) => merge(slot, v),
-                    None => {
-                        b.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        (slot, v) => *slot = v.clone(),
-    }
 }
 
 pub fn kube_proxy_daemon_set(node: &Resolved) -> DaemonSet {

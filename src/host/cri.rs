@@ -1,7 +1,8 @@
 //! A minimal CRI client (k8s.io/cri-api `runtime.v1`) over the runtime's Unix socket: the
-//! runtime service's `Version` and `Status`, the image service's `ImageStatus` and `PullImage`. The messages are written out by hand with
-//! prost derives, so building kubeboot needs no protoc; fields kubeboot does not read are
-//! simply skipped by the decoder.
+//! runtime service's `Version`, `Status` and `RuntimeConfig`, the image service's
+//! `ImageStatus` and `PullImage`. The messages are written out by hand with prost derives, so
+//! building kubeboot needs no protoc; fields kubeboot does not read are simply skipped by the
+//! decoder.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -93,8 +94,6 @@ pub struct ImageStatusResponse {
 pub struct Image {
     #[prost(string, tag = "1")]
     pub id: String,
-    #[prost(string, repeated, tag = "2")]
-    pub repo_tags: Vec<String>,
 }
 
 /// Pulls anonymously: registry credentials belong in the runtime's own configuration.
@@ -257,8 +256,7 @@ impl CriClient {
             .await
         {
             Ok(r) => Ok(Some(if r.linux.map(|l| l.cgroup_driver).unwrap_or(0) == 1 { "cgroupfs" } else { "systemd" })),
-            // grpc_error spells the status code first: "Unimplemented: unknown method ...".
-            Err(e) if format!("{e:#}").contains("Unimplemented: ") => Ok(None),
+            Err(e) if e.downcast_ref::<GrpcStatus>().is_some_and(|s| s.code == tonic::Code::Unimplemented) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -266,11 +264,7 @@ impl CriClient {
     /// The cgroup driver of the runtime's default runtime handler per its CRI configuration
     /// (containerd: `runtimes.<default>.options.SystemdCgroup`); `None` when it does not say.
     pub async fn configured_cgroup_driver(&mut self) -> Result<Option<&'static str>> {
-        let status = self.status(true).await?;
-        let Some(config) = status.info.get("config").and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-        else {
-            return Ok(None);
-        };
+        let Some(config) = self.cri_config().await? else { return Ok(None) };
         let containerd = &config["containerd"];
         let default = containerd["defaultRuntimeName"].as_str().unwrap_or("runc");
         Ok(containerd["runtimes"][default]["options"]["SystemdCgroup"]
@@ -278,17 +272,21 @@ impl CriClient {
             .map(|systemd| if systemd { "systemd" } else { "cgroupfs" }))
     }
 
-    /// The pause image the runtime will use for pod sandboxes, from the `config` entry of a
-    /// verbose Status (containerd's `sandboxImage`), as kubeadm reads it. `None` when the
-    /// runtime does not say.
+    /// The pause image the runtime will use for pod sandboxes (containerd's `sandboxImage`),
+    /// as kubeadm reads it. `None` when the runtime does not say.
     pub async fn sandbox_image(&mut self) -> Result<Option<String>> {
-        let status = self.status(true).await?;
-        Ok(status
-            .info
-            .get("config")
-            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        Ok(self
+            .cri_config()
+            .await?
             .and_then(|c| c.get("sandboxImage").and_then(|s| s.as_str()).map(str::to_string))
             .filter(|s| !s.is_empty()))
+    }
+
+    /// The runtime's CRI configuration: the JSON under `config` in a verbose Status (containerd
+    /// puts it there); `None` when absent or not JSON.
+    async fn cri_config(&mut self) -> Result<Option<serde_json::Value>> {
+        let status = self.status(true).await?;
+        Ok(status.info.get("config").and_then(|c| serde_json::from_str(c).ok()))
     }
 }
 
@@ -320,8 +318,24 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
+/// A gRPC status as an error: its code stays inspectable (`downcast_ref`) and it reads
+/// `Unimplemented: unknown method ...`, without tonic's metadata dump.
+#[derive(Debug)]
+pub struct GrpcStatus {
+    pub code: tonic::Code,
+    pub message: String,
+}
+
+impl std::fmt::Display for GrpcStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for GrpcStatus {}
+
 fn grpc_error(s: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", s.code(), s.message())
+    GrpcStatus { code: s.code(), message: s.message().to_string() }.into()
 }
 
 #[cfg(test)]

@@ -243,6 +243,13 @@ pub enum Reply {
     Huge(usize),
     /// Streams chunked data without a length until the client goes away.
     EndlessChunked,
+    /// A status with extra headers; to a HEAD request the same head (Content-Length of `body`
+    /// included) without the body.
+    Full {
+        code: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
 }
 
 type Handler = dyn Fn(&Seen, usize) -> Reply + Send + Sync;
@@ -324,6 +331,7 @@ fn serve(conn: TcpStream, seen: &Mutex<Vec<Seen>>, handler: &Handler) {
         };
         let keep_going = match handler(&req, index) {
             Reply::Ok(b) => respond(&mut out, 200, &b),
+            Reply::Full { code, headers, body } => respond_full(&mut out, code, &headers, &body, req.method != "HEAD"),
             Reply::Status(code) => respond(&mut out, code, format!("status {code}\n").as_bytes()),
             Reply::Slow(d, b) => {
                 std::thread::sleep(d);
@@ -365,6 +373,10 @@ fn serve(conn: TcpStream, seen: &Mutex<Vec<Seen>>, handler: &Handler) {
 }
 
 fn respond(out: &mut TcpStream, code: u16, body: &[u8]) -> bool {
+    respond_full(out, code, &[], body, true)
+}
+
+fn respond_full(out: &mut TcpStream, code: u16, headers: &[(String, String)], body: &[u8], send_body: bool) -> bool {
     let reason = match code {
         200 => "OK",
         401 => "Unauthorized",
@@ -374,6 +386,7 @@ fn respond(out: &mut TcpStream, code: u16, body: &[u8]) -> bool {
         503 => "Service Unavailable",
         _ => "Status",
     };
-    write!(out, "HTTP/1.1 {code} {reason}\r\nContent-Length: {}\r\n\r\n", body.len()).is_ok()
-        && out.write_all(body).is_ok()
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    write!(out, "HTTP/1.1 {code} {reason}\r\nContent-Length: {}\r\n{extra}\r\n", body.len()).is_ok()
+        && (!send_body || out.write_all(body).is_ok())
 }
