@@ -56,6 +56,14 @@ pub enum ApiError {
     Invalid { action: String, message: String },
 }
 
+/// What a POST found.
+enum Posted<K> {
+    Created(K),
+    Exists,
+    /// 422 that a real API server gives before it checks existence (see `post`).
+    MaybeExists(ApiError),
+}
+
 /// What a write did, so a re-run can prove it changed nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -257,13 +265,28 @@ impl ApiClient {
 
     /// POST; `Ok(None)` when it already exists (409 AlreadyExists).
     pub async fn create<K: Kind>(&self, obj: &K) -> Result<Option<K>, ApiError> {
+        match self.post(obj).await? {
+            Posted::Created(k) => Ok(Some(k)),
+            Posted::Exists => Ok(None),
+            Posted::MaybeExists(e) => Err(e),
+        }
+    }
+
+    async fn post<K: Kind>(&self, obj: &K) -> Result<Posted<K>, ApiError> {
         let ns = obj.meta().namespace.as_deref();
         let action = format!("create {}", describe::<K>(ns, &obj.name_any()));
         let req = request::<K>(ns).create(&Default::default(), encode(&action, obj)?);
         let (status, body) = self.call(&action, built(&action, req)?).await?;
         match status {
-            StatusCode::CREATED | StatusCode::OK | StatusCode::ACCEPTED => decode(&action, &body).map(Some),
-            StatusCode::CONFLICT if status_reason(&body) == "AlreadyExists" => Ok(None),
+            StatusCode::CREATED | StatusCode::OK | StatusCode::ACCEPTED => decode(&action, &body).map(Posted::Created),
+            StatusCode::CONFLICT if status_reason(&body) == "AlreadyExists" => Ok(Posted::Exists),
+            // A real API server allocates a Service's fixed ClusterIP before it looks for an
+            // existing object, so re-creating kube-dns answers 422 "provided IP is already
+            // allocated". kubeadm's createDNSService tolerates Invalid and updates; so do we,
+            // but only once a read shows the Service really is there.
+            StatusCode::UNPROCESSABLE_ENTITY if K::kind(&()) == "Service" => {
+                Ok(Posted::MaybeExists(status_error(&action, status, &body)))
+            }
             _ => Err(status_error(&action, status, &body)),
         }
     }
@@ -301,18 +324,21 @@ impl ApiClient {
     /// kubeadm `CreateOrMutate*`: create `desired`, or apply `mutate` to what exists and write it
     /// back only when that changed something. Conflicts are retried from a fresh read.
     pub async fn create_or_mutate<K: Kind>(&self, desired: &K, mutate: impl Fn(&mut K)) -> Result<Outcome, ApiError> {
-        if self.create(desired).await?.is_some() {
-            return Ok(Outcome::Created);
-        }
+        let mut posted = self.post(desired).await?;
         let ns = desired.meta().namespace.as_deref();
         let name = desired.name_any();
         let started = Instant::now();
         loop {
+            if let Posted::Created(_) = posted {
+                return Ok(Outcome::Created);
+            }
             let Some(existing) = self.get::<K>(ns, &name).await? else {
-                // Deleted between our create and get: create again.
-                if self.create(desired).await?.is_some() {
-                    return Ok(Outcome::Created);
+                if let Posted::MaybeExists(invalid) = posted {
+                    // Nothing there: the 422 was about the object itself.
+                    return Err(invalid);
                 }
+                // Deleted between our create and get: create again.
+                posted = self.post(desired).await?;
                 continue;
             };
             let mut updated = existing.clone();

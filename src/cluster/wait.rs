@@ -129,7 +129,7 @@ pub fn component_checks(ctx: &Ctx) -> Result<Vec<Check>> {
         "::" => "::1".to_string(),
         _ => addr,
     };
-    let advertise = ctx.node.advertise_address.to_string();
+    let advertise = ctx.node.advertise_address().to_string();
     let scheduler_path = if ctx.node.version.at_least(32) { "livez" } else { "healthz" };
     Ok(vec![
         Check {

@@ -21,7 +21,10 @@ pub struct Resolved {
     pub cfg: NodeConfig,
     pub version: KubeVersion,
     pub node_name: String,
-    pub advertise_address: IpAddr,
+    /// The API server's advertise address: set for every control-plane role (resolution fails
+    /// without one). A worker has none unless configured — kubeadm needs no address to join a
+    /// worker, and a host on an isolated network may have no default route to guess it from.
+    advertise_address: Option<IpAddr>,
     pub service_cidrs: Vec<IpNet>,
     pub pod_cidrs: Vec<IpNet>,
     pub cri_socket: String,
@@ -63,10 +66,11 @@ impl Resolved {
             None => anyhow::bail!("node.name is not set and the host name could not be read; set node.name"),
         };
         let advertise_address = match &cfg.node.advertise_address {
-            Some(a) => a.parse().with_context(|| format!("node.advertiseAddress `{a}`"))?,
-            None => id.default_address.context(
+            Some(a) => Some(a.parse().with_context(|| format!("node.advertiseAddress `{a}`"))?),
+            None if cfg.role.is_control_plane() => Some(id.default_address.context(
                 "node.advertiseAddress is not set and no default-route address was found; set node.advertiseAddress",
-            )?,
+            )?),
+            None => id.default_address,
         };
         let service_cidrs = parse_cidrs(&cfg.cluster.networking.service_subnet)?;
         let pod_cidrs = match &cfg.cluster.networking.pod_subnet {
@@ -118,8 +122,23 @@ impl Resolved {
         indexed_ip(&self.service_cidrs[0], 10)
     }
 
+    /// The API server's advertise address. Control-plane roles only: `new` refused a
+    /// control-plane config without one, so this cannot fail for them.
+    pub fn advertise_address(&self) -> IpAddr {
+        self.advertise_address.expect("the advertise address of a control-plane node (a worker has none)")
+    }
+
+    /// The node's own address when one is known (always for a control plane).
+    pub fn node_address(&self) -> Option<IpAddr> {
+        self.advertise_address
+    }
+
+    /// Whether the node's primary family is IPv6: the advertise address, else the service CIDR.
     pub fn is_ipv6(&self) -> bool {
-        self.advertise_address.is_ipv6()
+        match self.advertise_address {
+            Some(a) => a.is_ipv6(),
+            None => self.service_cidrs.first().is_some_and(|c| c.addr().is_ipv6()),
+        }
     }
 
     /// `https://<controlPlaneEndpoint>` (bindPort added when it has none), else the local endpoint.
@@ -140,12 +159,12 @@ impl Resolved {
 
     /// `https://<advertiseAddress>:<bindPort>`.
     pub fn local_endpoint_url(&self) -> String {
-        format!("https://{}:{}", bracket(&self.advertise_address.to_string()), self.cfg.node.bind_port)
+        format!("https://{}:{}", bracket(&self.advertise_address().to_string()), self.cfg.node.bind_port)
     }
 
     /// `<advertiseAddress>:<bindPort>`, bracketed for IPv6.
     pub fn local_endpoint(&self) -> String {
-        format!("{}:{}", bracket(&self.advertise_address.to_string()), self.cfg.node.bind_port)
+        format!("{}:{}", bracket(&self.advertise_address().to_string()), self.cfg.node.bind_port)
     }
 
     pub fn components(&self) -> ComponentVersions {
@@ -299,6 +318,20 @@ mod tests {
                 "mirror.local:5000/k8s/pause:3.10",
             ]
         );
+    }
+
+    #[test]
+    fn a_worker_needs_no_address_but_a_control_plane_does() {
+        // An isolated on-prem network: no default route to guess an address from.
+        let no_route = HostIdentity { hostname: "n1".into(), default_address: None, cri_socket: None };
+        let load = |f: &str| crate::config::load(f, &std::fs::read(f).unwrap()).unwrap();
+        let worker = Resolved::new(load("examples/worker.yaml"), &no_route).expect("a worker joins without one");
+        assert_eq!(worker.node_address(), None);
+        assert!(!worker.is_ipv6(), "the family follows the service CIDR");
+        let cp = "apiVersion: kubeboot.io/v1alpha1\nkind: NodeConfig\nrole: control-plane\n";
+        let cp = crate::config::load("cp.yaml", cp.as_bytes()).unwrap();
+        let err = Resolved::new(cp, &no_route).map(|_| ()).unwrap_err();
+        assert!(format!("{err:#}").contains("set node.advertiseAddress"), "{err:#}");
     }
 
     #[test]

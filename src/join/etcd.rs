@@ -177,7 +177,7 @@ pub fn initial_cluster(members: &[Member], node_name: &str, peer_url: &str) -> V
 
 /// `https://<advertiseAddress>:2380`.
 pub fn peer_url(ctx: &Ctx) -> String {
-    format!("https://{}:2380", bracket(&ctx.node.advertise_address.to_string()))
+    format!("https://{}:2380", bracket(&ctx.node.advertise_address().to_string()))
 }
 
 /// The etcd client for this node: the etcd CA and `apiserver-etcd-client` from the local PKI.

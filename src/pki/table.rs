@@ -171,7 +171,7 @@ impl CertSpec {
                     s.push_dns(name);
                 }
                 s.push_ip(node.api_service_ip());
-                s.push_ip(node.advertise_address);
+                s.push_ip(node.advertise_address());
                 if let Some(host) = node.control_plane_endpoint_host() {
                     match host.parse::<IpAddr>() {
                         Ok(ip) => s.push_ip(ip),
@@ -183,7 +183,7 @@ impl CertSpec {
             San::EtcdServer | San::EtcdPeer => {
                 s.push_dns(node.node_name.clone());
                 s.push_dns("localhost");
-                s.push_ip(node.advertise_address);
+                s.push_ip(node.advertise_address());
                 loopbacks.into_iter().for_each(|ip| s.push_ip(ip));
                 let local = node.local_etcd().unwrap_or_default();
                 let extra = if self.sans == San::EtcdServer { &local.server_cert_sans } else { &local.peer_cert_sans };

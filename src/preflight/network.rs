@@ -35,7 +35,7 @@ fn unreachable_name(name: &str, why: &str) -> Problem {
 /// The API server and etcd advertise (and etcd binds) this address: it must be one of ours.
 pub fn advertise_address() -> Check {
     Check::new("AdvertiseAddress", |env| {
-        let ip = env.node.advertise_address;
+        let ip = env.node.advertise_address();
         let local = net::local_addresses();
         if local.iter().any(|(_, a)| *a == ip) {
             return vec![];

@@ -50,13 +50,13 @@ fn init_checks(node: &Resolved, secondary: bool) -> Vec<Check> {
     for component in ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"] {
         checks.push(files::file_available(format!("{MANIFESTS_DIR}/{component}.yaml")));
     }
-    checks.push(proxy::http_proxy(node.advertise_address.to_string()));
+    checks.push(proxy::http_proxy(node.advertise_address().to_string()));
     let cidrs: Vec<IpNet> = node.service_cidrs.iter().chain(&node.pod_cidrs).copied().collect();
     checks.extend(cidrs.iter().map(|c| proxy::http_proxy_cidr(*c)));
 
     if !secondary {
         checks.extend(common_checks(node, true));
-        let ips: Vec<IpAddr> = cidrs.iter().map(|c| c.addr()).chain([node.advertise_address]).collect();
+        let ips: Vec<IpAddr> = cidrs.iter().map(|c| c.addr()).chain([node.advertise_address()]).collect();
         checks.extend(forwarding_checks(&ips));
         if node.external_etcd().is_some() {
             checks.push(etcd::external_etcd_version());
@@ -139,7 +139,7 @@ fn forwarding_checks(ips: &[IpAddr]) -> Vec<Check> {
 fn first_boot_checks(node: &Resolved) -> Vec<Check> {
     let mut checks = vec![writable::dir_writable(), cgroups::cgroup_driver(), kernel::kernel_modules()];
     let ips: Vec<IpAddr> =
-        node.service_cidrs.iter().chain(&node.pod_cidrs).map(|c| c.addr()).chain([node.advertise_address]).collect();
+        node.service_cidrs.iter().chain(&node.pod_cidrs).map(|c| c.addr()).chain(node.node_address()).collect();
     if ips.iter().any(IpAddr::is_ipv4) {
         checks.push(kernel::bridge_nf_call_iptables());
     }

@@ -281,7 +281,7 @@ pub fn render_apiserver(node: &Resolved, facts: &HostFacts) -> Result<String> {
     let c = &node.cfg.cluster;
     let extra = &c.api_server.extra_args;
     let pki = |f: &str| node.pki(f);
-    let adv = node.advertise_address.to_string();
+    let adv = node.advertise_address().to_string();
     let port = node.cfg.node.bind_port;
     let mut defaults = vec![
         arg("advertise-address", &adv),
@@ -350,7 +350,7 @@ pub fn render_apiserver(node: &Resolved, facts: &HostFacts) -> Result<String> {
         }
     }
     mounts.extend(c.api_server.extra_volumes.iter().map(Mount::from_user));
-    let probe_host = match node.advertise_address {
+    let probe_host = match node.advertise_address() {
         a if a.is_unspecified() => loopback(node).to_string(),
         a => a.to_string(),
     };
@@ -483,7 +483,7 @@ pub fn etcd_is_3_6(node: &Resolved) -> bool {
 pub fn render_etcd(node: &Resolved, facts: &HostFacts, cluster: &EtcdCluster) -> Result<String> {
     let local = node.local_etcd().context("etcd.external is set: there is no local etcd to render")?;
     let pki = |f: &str| node.pki(f);
-    let a = bracket(&node.advertise_address.to_string());
+    let a = bracket(&node.advertise_address().to_string());
     let l = bracket(loopback(node));
     let peer_url = format!("https://{a}:2380");
     let mut defaults = vec![

@@ -26,6 +26,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use super::api_semantics as sem;
+
 /// (group/version, resource, namespace or "", name).
 pub type Key = (String, String, String, String);
 
@@ -292,6 +294,8 @@ struct Target {
     resource: String,
     namespace: String,
     name: Option<String>,
+    /// `status` for `…/<name>/status`.
+    subresource: Option<String>,
 }
 
 fn parse_path(path: &str) -> Option<Target> {
@@ -301,11 +305,13 @@ fn parse_path(path: &str) -> Option<Target> {
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return None,
     };
-    let (namespace, resource, name) = match rest {
-        ["namespaces", ns, res] => (*ns, *res, None),
-        ["namespaces", ns, res, name] => (*ns, *res, Some(*name)),
-        [res] => ("", *res, None),
-        [res, name] => ("", *res, Some(*name)),
+    let (namespace, resource, name, sub) = match rest {
+        ["namespaces", ns, res] => (*ns, *res, None, None),
+        ["namespaces", ns, res, name] => (*ns, *res, Some(*name), None),
+        ["namespaces", ns, res, name, "status"] => (*ns, *res, Some(*name), Some("status")),
+        [res] => ("", *res, None, None),
+        [res, name] => ("", *res, Some(*name), None),
+        [res, name, "status"] => ("", *res, Some(*name), Some("status")),
         _ => return None,
     };
     let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
@@ -315,6 +321,7 @@ fn parse_path(path: &str) -> Option<Target> {
         resource: resource.into(),
         namespace: namespace.into(),
         name: name.map(str::to_string),
+        subresource: sub.map(str::to_string),
     })
 }
 
@@ -468,8 +475,9 @@ impl State {
             );
         }
         let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let strict = req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv == "fieldValidation=Strict"));
         let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        (self.execute(verb, &t, &content_type, &body), user)
+        (self.execute(verb, &t, &content_type, &body, strict), user)
     }
 
     fn authenticate(&self, req: &Request<Incoming>, cert: Option<Identity>) -> Option<Identity> {
@@ -540,7 +548,11 @@ impl State {
                 Some(a) if a.is_empty() => true,
                 Some(a) => t.name.as_ref().is_some_and(|n| a.iter().any(|v| v == n.as_str())),
             };
-            has("verbs", verb) && has("apiGroups", &t.group) && has("resources", &t.resource) && names_ok
+            let resource = match &t.subresource {
+                Some(sub) => format!("{}/{sub}", t.resource),
+                None => t.resource.clone(),
+            };
+            has("verbs", verb) && has("apiGroups", &t.group) && has("resources", &resource) && names_ok
         };
         let role_allows = |kind: &str, name: &str, ns: &str| {
             let (res, ns) = if kind == "ClusterRole" { ("clusterroles", "") } else { ("roles", ns) };
@@ -561,7 +573,7 @@ impl State {
         })
     }
 
-    fn execute(&self, verb: &str, t: &Target, content_type: &str, body: &[u8]) -> Reply {
+    fn execute(&self, verb: &str, t: &Target, content_type: &str, body: &[u8], strict: bool) -> Reply {
         let not_found = |name: &str| {
             status(
                 StatusCode::NOT_FOUND,
@@ -628,6 +640,24 @@ impl State {
                         Value::Null,
                     );
                 }
+                let warnings = match self.admit(t, &mut obj, strict) {
+                    Ok(w) => w,
+                    Err(r) => return refused(r),
+                };
+                if sem::has_status_subresource(&t.resource) {
+                    obj.as_object_mut().unwrap().remove("status");
+                }
+                if t.resource == "services" {
+                    // Allocation comes before the existence check, as in the real registry.
+                    let taken: Vec<String> = objects
+                        .iter()
+                        .filter(|((gv, res, _, _), _)| gv == "v1" && res == "services")
+                        .filter_map(|(_, s)| s["spec"]["clusterIP"].as_str().map(str::to_string))
+                        .collect();
+                    if let Err(r) = sem::allocate_cluster_ip(&mut obj, &taken) {
+                        return refused(r);
+                    }
+                }
                 let k = key(&t.gv, &t.resource, &t.namespace, &name);
                 if objects.contains_key(&k) {
                     return status(
@@ -642,7 +672,7 @@ impl State {
                 }
                 self.stamp(&mut obj, None);
                 objects.insert(k, obj.clone());
-                reply(StatusCode::CREATED, &obj)
+                with_warnings(reply(StatusCode::CREATED, &obj), &warnings)
             }
             "update" | "patch" => {
                 let name = t.name.clone().unwrap();
@@ -682,9 +712,8 @@ impl State {
                 } else {
                     let mut merged = current.clone();
                     match content_type {
-                        "application/strategic-merge-patch+json" | "application/merge-patch+json" => {
-                            merge_patch(&mut merged, &input)
-                        }
+                        "application/strategic-merge-patch+json" => sem::strategic_merge(&mut merged, &input),
+                        "application/merge-patch+json" => sem::merge_patch(&mut merged, &input),
                         other => {
                             return status(
                                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -701,36 +730,75 @@ impl State {
                 if !t.namespace.is_empty() {
                     next["metadata"]["namespace"] = json!(t.namespace);
                 }
+                let warnings = match self.admit(t, &mut next, strict) {
+                    Ok(w) => w,
+                    Err(r) => return refused(r),
+                };
+                if t.resource == "services"
+                    && let Err(r) = sem::keep_cluster_ip(&mut next, &current)
+                {
+                    return refused(r);
+                }
+                if sem::has_status_subresource(&t.resource) {
+                    // The main resource cannot change status; `…/status` changes nothing else.
+                    let (keep_from, slot) = if t.subresource.is_some() {
+                        let status = next["status"].clone();
+                        next = current.clone();
+                        (status, "status")
+                    } else {
+                        (current["status"].clone(), "status")
+                    };
+                    let m = next.as_object_mut().unwrap();
+                    if keep_from.is_null() {
+                        m.remove(slot)
+                    } else {
+                        m.insert(slot.into(), keep_from)
+                    };
+                }
                 if next == current {
                     return reply(StatusCode::OK, &current); // a no-op write does not bump resourceVersion
                 }
                 self.stamp(&mut next, Some(&current));
                 objects.insert(k, next.clone());
-                reply(StatusCode::OK, &next)
+                with_warnings(reply(StatusCode::OK, &next), &warnings)
             }
             _ => unreachable!(),
         }
     }
 }
 
-/// RFC 7386 merge. For the Node fields kubeboot patches this is also what strategic merge does:
-/// labels and annotations are maps (merged key by key, `null` deletes), and `spec.taints` has no
-/// patch merge key, so strategic merge replaces the list just as a merge patch does.
-fn merge_patch(target: &mut Value, patch: &Value) {
-    match patch {
-        Value::Object(p) => {
-            if !target.is_object() {
-                *target = json!({});
-            }
-            let t = target.as_object_mut().unwrap();
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
+fn refused(r: sem::Refusal) -> Reply {
+    status(StatusCode::from_u16(r.code).unwrap(), r.reason, r.message, Value::Null)
+}
+
+/// The `Warning: 299 - "unknown field …"` headers of `fieldValidation=Warn`.
+fn with_warnings(mut r: Reply, warnings: &[String]) -> Reply {
+    for w in warnings {
+        r.headers_mut().append("warning", format!("299 - \"unknown field \\\"{w}\\\"\"").parse().unwrap());
+    }
+    r
+}
+
+impl State {
+    /// Decode (typed), validate and default an object about to be stored, as the real server's
+    /// registry does. Unknown fields are dropped and returned as warnings, or refused when strict.
+    fn admit(&self, t: &Target, obj: &mut Value, strict: bool) -> Result<Vec<String>, sem::Refusal> {
+        let unknown = sem::decode(&t.gv, &t.resource, obj)?;
+        if strict && !unknown.is_empty() {
+            let kind = obj["kind"].as_str().unwrap_or(&t.resource).to_string();
+            let fields: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{}\"", &f[1..])).collect();
+            return Err(sem::Refusal {
+                code: 400,
+                reason: "BadRequest",
+                message: format!(
+                    "{kind} in version \"{}\" cannot be handled as a {kind}: strict decoding error: {}",
+                    t.gv,
+                    fields.join(", ")
+                ),
+            });
         }
-        other => *target = other.clone(),
+        sem::validate(&t.resource, obj)?;
+        sem::apply_defaults(&t.resource, obj);
+        Ok(unknown.into_iter().map(|f| f[1..].to_string()).collect())
     }
 }

@@ -2,6 +2,7 @@
 //! stand-in, and a prepared node root for the cluster phases.
 #![allow(dead_code)] // each test binary uses a different part of the support code
 
+pub mod api_semantics;
 pub mod apiserver;
 
 use std::net::SocketAddr;
