@@ -21,6 +21,9 @@ echo "== tests"
 cargo test --all-targets --no-fail-fast 2>&1 | tee target/cargo-test.log
 grep -q "test result: FAILED" target/cargo-test.log && exit 1
 
+echo "== real-Kubernetes tier (skips, saying why, without Kubernetes binaries)"
+scripts/test-real.sh
+
 if [ -x tests/vm/run-all.sh ]; then
   echo "== VM first-boot tests"
   tests/vm/run-all.sh
