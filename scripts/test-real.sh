@@ -20,7 +20,7 @@ cd "$REPO"
 # shellcheck source=tests/real/lib.sh
 source tests/real/lib.sh
 
-CASES=(init phase-reruns worker-join control-plane-join reset-worker reset-control-plane crash-resume)
+CASES=(init phase-reruns worker-join control-plane-join reset-worker reset-control-plane crash-resume cert-renewal)
 DEFAULT_BIN_DIR=/var/tmp/kubeboot-kube-bin
 KUBE_BIN=${KUBEBOOT_KUBE_BIN_DIR:-$DEFAULT_BIN_DIR}
 REQUIRED=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
@@ -60,7 +60,7 @@ trap cleanup EXIT
 K8S=v1.31.0
 TOKEN=abcdef.0123456789abcdef
 CERT_KEY=$(openssl rand -hex 32)
-CP1_IP=$LAN_PREFIX.11 CP2_IP=$LAN_PREFIX.12 W1_IP=$LAN_PREFIX.21 CP9_IP=$LAN_PREFIX.19
+CP1_IP=$LAN_PREFIX.11 CP2_IP=$LAN_PREFIX.12 W1_IP=$LAN_PREFIX.21 CP9_IP=$LAN_PREFIX.19 CP8_IP=$LAN_PREFIX.18
 # Checks a v1.24 kubelet cannot pass against a 1.31 control plane (the harness's skew).
 SKEW_IGNORED="[KubeletVersion]"
 
@@ -92,7 +92,7 @@ build_images() {
   done < "$WORK/image-list"
   {
     echo "127.0.0.1 localhost"
-    echo "$CP1_IP cp1"; echo "$CP2_IP cp2"; echo "$W1_IP w1"; echo "$CP9_IP cp9"
+    echo "$CP1_IP cp1"; echo "$CP2_IP cp2"; echo "$W1_IP w1"; echo "$CP9_IP cp9"; echo "$CP8_IP cp8"
   } > "$WORK/hosts"
 }
 
@@ -339,6 +339,42 @@ case_crash_resume() {
 }
 
 control_plane_config cp1 "$CP1_IP" > "$WORK/cp1.yaml"
+case_cert_renewal() {
+  # A control plane whose certificates are valid for 10 minutes, renewed by the command the
+  # daily timer runs, with the rolling restart; a monitor samples every component's health.
+  node_down cp9
+  node_up cp8 18
+  control_plane_config cp8 "$CP8_IP" | sed 's/^  kubernetesVersion:.*/&\n  certificateValidityPeriod: 10m0s/' > "$WORK/cp8.yaml"
+  printf 'certificateRenewal:\n  before: 9m0s\n' >> "$WORK/cp8.yaml"
+  in_node cp8 "$KB" init --config "$WORK/cp8.yaml" > "$WORK/cp8/init.out" 2>&1 || { cat "$WORK/cp8/init.out" >&2; fail "init of cp8 failed"; }
+  local served_before; served_before=$(served_cert cp8 "$CP8_IP")
+  grep -q serial <<<"$served_before" || fail "cp8's API server serves no certificate"
+  in_node cp8 python3 "$REPO/tests/real/health-monitor.py" sample "$CP8_IP" "$WORK/cp8/health.tsv" &
+  local monitor=$! t0=$SECONDS
+  sleep 2
+  in_node cp8 "$KB" certs renew all --expiring-within 10m --restart --config "$WORK/cp8.yaml" > "$WORK/cp8/renew.out" 2>&1 ||
+    { kill "$monitor"; cat "$WORK/cp8/renew.out" >&2; fail "certs renew --restart failed"; }
+  local took=$((SECONDS - t0 - 2))
+  sleep 2
+  kill "$monitor"; wait "$monitor" 2>/dev/null || true
+  python3 tests/real/health-monitor.py judge "$WORK/cp8/health.tsv" >&2 || fail "two control-plane components were down at the same time"
+  # The API server serves the new certificate; the renewed admin.conf works; etcd answers the
+  # renewed client certificate.
+  local served_after; served_after=$(served_cert cp8 "$CP8_IP")
+  [ "$served_before" != "$served_after" ] || fail "the API server still serves the old certificate"
+  cmp <(in_node cp8 openssl x509 -noout -serial -in /etc/kubernetes/pki/apiserver.crt) <(grep serial <<<"$served_after") ||
+    fail "the served certificate is not the renewed apiserver.crt"
+  kubectl_on cp8 get node cp8 >/dev/null || fail "kubectl with the renewed admin.conf failed"
+  in_node cp8 etcdctl --endpoints "https://$CP8_IP:2379" --cacert /etc/kubernetes/pki/etcd/ca.crt \
+    --cert /etc/kubernetes/pki/etcd/healthcheck-client.crt --key /etc/kubernetes/pki/etcd/healthcheck-client.key \
+    endpoint health >/dev/null || fail "etcd refused the renewed healthcheck-client certificate"
+  say "   renewed and restarted in ${took} s; $(grep -c . "$WORK/cp8/renew.out") lines of output"
+}
+
+served_cert() { # NODE ADDRESS: serial and notAfter of the certificate the node's API server serves
+  in_node "$1" bash -c "openssl s_client -connect $2:6443 </dev/null 2>/dev/null | openssl x509 -noout -serial -enddate"
+}
+
 lan_up
 build_images
 run_case init "" case_init
@@ -348,6 +384,7 @@ run_case control-plane-join "init" case_control_plane_join
 run_case reset-worker "worker-join" case_reset_worker
 run_case reset-control-plane "control-plane-join" case_reset_control_plane
 run_case crash-resume "" case_crash_resume
+run_case cert-renewal "" case_cert_renewal
 
 echo "real-Kubernetes tier ($KUBE_VERSION_FOUND binaries, kubeboot rendering $K8S): $PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" -eq 0 ] && [ "$SKIPPED" -eq 0 ]
