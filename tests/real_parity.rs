@@ -4,8 +4,12 @@
 //! (tests/support/kubeadm_objects.rs), so a difference between the two servers shows up as a
 //! failure of one of the two tests, never as a skip.
 //!
+//! The RBAC checks of `cluster_rbac` (tests/support/kubeadm_access.rs) are also replayed on the
+//! real API server.
+//!
 //! Ignored in the plain suite: without a real cluster there is nothing to read. Run by hand with
-//! `KUBEBOOT_REAL_OBJECTS=dump.json KUBEBOOT_REAL_NODE=name cargo test --test real_parity -- --ignored`.
+//! `KUBEBOOT_REAL_OBJECTS=dump.json KUBEBOOT_REAL_NODE=name KUBEBOOT_REAL_API=https://… KUBEBOOT_REAL_CA=ca.crt
+//! cargo test --test real_parity -- --ignored`.
 
 mod support;
 
@@ -91,4 +95,13 @@ fn a_real_api_server_holds_the_objects_the_stand_in_tests_expect() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+#[ignore = "needs a real API server: run by scripts/test-real.sh inside the node's namespaces"]
+fn a_real_api_server_grants_anonymous_and_bootstrap_token_access_as_the_stand_in_does() {
+    let url = std::env::var("KUBEBOOT_REAL_API").expect("KUBEBOOT_REAL_API is the API server's https URL");
+    let ca = std::env::var("KUBEBOOT_REAL_CA").expect("KUBEBOOT_REAL_CA names the cluster CA file");
+    let node_name = std::env::var("KUBEBOOT_REAL_NODE").expect("KUBEBOOT_REAL_NODE names the control-plane node");
+    support::kubeadm_access::check(&url, &std::fs::read_to_string(ca).expect("reading the CA"), &node_name);
 }

@@ -4,6 +4,7 @@
 
 pub mod api_semantics;
 pub mod apiserver;
+pub mod kubeadm_access;
 pub mod kubeadm_objects;
 
 use std::net::SocketAddr;
