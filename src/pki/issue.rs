@@ -24,7 +24,8 @@ use super::table::{SanList, Usage};
 #[derive(Debug, Clone)]
 pub struct CertRequest {
     pub cn: String,
-    pub org: Option<String>,
+    /// Subject O, in order (kubeadm's own certificates carry at most one).
+    pub orgs: Vec<String>,
     pub usages: Vec<Usage>,
     pub sans: SanList,
     pub not_before: OffsetDateTime,
@@ -76,7 +77,7 @@ pub fn self_signed_ca(req: &CertRequest, key: &PrivateKey) -> Result<Vec<u8>> {
 
 fn base_params(req: &CertRequest) -> Result<CertificateParams> {
     let mut dn = DistinguishedName::new();
-    if let Some(o) = &req.org {
+    for o in &req.orgs {
         dn.push(DnType::OrganizationName, o.as_str());
     }
     dn.push(DnType::CommonName, req.cn.as_str());
@@ -141,6 +142,14 @@ pub struct CertInfo {
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
     pub spki_der: Vec<u8>,
+    /// Extended key usages kubeboot knows (serverAuth, clientAuth), in kubeadm's order.
+    pub usages: Vec<Usage>,
+    /// The certificate has extended key usages other than serverAuth and clientAuth.
+    pub other_usages: bool,
+    /// The serial number, big-endian bytes.
+    pub serial: Vec<u8>,
+    /// The key algorithm of the certified public key (`None` when not one kubeadm makes).
+    pub key_algorithm: Option<crate::config::EncryptionAlgorithm>,
 }
 
 impl CertInfo {
@@ -165,7 +174,27 @@ impl CertInfo {
                 }
             }
         }
+        let (mut usages, mut other_usages) = (Vec::new(), false);
+        if let Ok(Some(eku)) = cert.extended_key_usage() {
+            let eku = eku.value;
+            if eku.server_auth {
+                usages.push(Usage::ServerAuth);
+            }
+            if eku.client_auth {
+                usages.push(Usage::ClientAuth);
+            }
+            other_usages = eku.any
+                || eku.code_signing
+                || eku.email_protection
+                || eku.time_stamping
+                || eku.ocsp_signing
+                || !eku.other.is_empty();
+        }
         Ok(CertInfo {
+            usages,
+            other_usages,
+            serial: cert.raw_serial().to_vec(),
+            key_algorithm: key_algorithm(&cert),
             cn: text(&mut subject.iter_common_name()).into_iter().next().unwrap_or_default(),
             orgs: text(&mut subject.iter_organization()),
             dns,
@@ -175,6 +204,26 @@ impl CertInfo {
             not_after: cert.validity().not_after.to_datetime(),
             spki_der: cert.public_key().raw.to_vec(),
         })
+    }
+}
+
+/// The `encryptionAlgorithm` that makes keys like the certified one.
+fn key_algorithm(cert: &X509Certificate) -> Option<crate::config::EncryptionAlgorithm> {
+    use crate::config::EncryptionAlgorithm as A;
+    use x509_parser::public_key::PublicKey;
+    match cert.public_key().parsed().ok()? {
+        PublicKey::RSA(rsa) => match rsa.key_size() {
+            2048 => Some(A::Rsa2048),
+            3072 => Some(A::Rsa3072),
+            4096 => Some(A::Rsa4096),
+            _ => None,
+        },
+        PublicKey::EC(ec) => match ec.key_size() {
+            256 => Some(A::EcdsaP256),
+            384 => Some(A::EcdsaP384),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
