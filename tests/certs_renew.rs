@@ -289,3 +289,261 @@ fn check_expiration_agrees_with_renew() {
         assert!(NAMES.contains(&name), "check-expiration lists {name}, which renew does not know");
     }
 }
+
+/// A rendered node made to look provisioned by `kubeboot run`: /etc/machine-id, and the
+/// instance's finished journal with its kept user-data (`user_data`).
+fn provisioned(user_data: &str) -> Node {
+    let node = rendered("ECDSA-P256");
+    let id = "renew-test-1";
+    std::fs::write(node.path("/etc/machine-id"), format!("{id}\n")).unwrap();
+    let dir = node.path(&format!("/var/lib/kubeboot/instances/{id}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("user-data"), user_data).unwrap();
+    std::fs::write(&node.config, user_data).unwrap();
+    let sha = {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, user_data.as_bytes());
+        d.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let journal = serde_json::json!({
+        "instanceId": id, "userDataSha256": sha, "origin": "test", "createdAt": "2026-01-01T00:00:00Z",
+        "doneAt": "2026-01-01T00:01:00Z", "runs": 1, "phases": []
+    });
+    std::fs::write(dir.join("journal.json"), journal.to_string()).unwrap();
+    node
+}
+
+fn boot(node: &Node) -> std::process::Output {
+    kubeboot().args(["run", "--user-data"]).arg(&node.config).arg("--root").arg(node.root()).output().unwrap()
+}
+
+#[test]
+fn boot_renews_what_is_due_then_is_a_no_op_and_a_failure_is_loud() {
+    // The certificates were issued for 8760h; this node's config renews 8770h before expiry,
+    // so all of them are due at the first boot after provisioning (a node that was off through
+    // the renewal window), and none once renewed for 9000h.
+    let user_data = config(
+        "v1.33.5",
+        "ECDSA-P256",
+        ADVERTISE,
+        "  certificateValidityPeriod: 9000h\ncertificateRenewal:\n  before: 8770h\n",
+    );
+    let node = provisioned(&user_data);
+    let out = boot(&node);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert_eq!(t.lines().filter(|l| l.ends_with(" renewed")).count(), 11, "{t}");
+    assert!(t.contains("no container runtime to restart etcd, kube-apiserver"), "{t}");
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(node.path("/run/kubeboot/status.json")).unwrap()).unwrap();
+    let renewal = &status["certificateRenewal"];
+    assert_eq!(renewal["state"], "done", "{status}");
+    assert_eq!(renewal["trigger"], "boot");
+    assert_eq!(renewal["renewed"].as_array().unwrap().len(), 11, "{renewal}");
+    assert!(renewal["nextExpiry"]["notAfter"].as_str().unwrap().starts_with("2027-12-1"), "{renewal}");
+    let st = kubeboot().args(["status", "--json", "--root"]).arg(node.root()).output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(doc["certificateRenewal"]["renewed"], renewal["renewed"]);
+
+    // The next boot: nothing due; nothing under /etc/kubernetes or /var/lib/kubeboot changes.
+    let etc = files(&node);
+    let state = snapshot(&node.path("/var/lib/kubeboot"));
+    let start = std::time::Instant::now();
+    let out = boot(&node);
+    let took = start.elapsed();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no certificate due for renewal; next expiry"), "{}", text(&out));
+    assert_eq!(files(&node), etc);
+    assert_eq!(snapshot(&node.path("/var/lib/kubeboot")), state);
+    eprintln!("boot with nothing due: {} ms (whole process)", took.as_millis());
+
+    // A renewal that cannot work (the CA key is damaged) fails loudly and changes no certificate.
+    let user_data = config(
+        "v1.33.5",
+        "ECDSA-P256",
+        ADVERTISE,
+        "  certificateValidityPeriod: 9000h\ncertificateRenewal:\n  before: 8770h\n",
+    );
+    let node = provisioned(&user_data);
+    std::fs::write(node.pki("ca.key"), "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n").unwrap();
+    let etc = files(&node);
+    let out = boot(&node);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CERTIFICATE RENEWAL FAILED"), "{}", text(&out));
+    assert!(node.path("/run/kubeboot/cert-renewal-failed").exists());
+    assert_eq!(files(&node), etc, "a failed renewal changed files");
+    let renewal: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(node.path("/var/lib/kubeboot/cert-renewal.json")).unwrap()).unwrap();
+    assert_eq!(renewal["state"], "failed", "{renewal}");
+    assert!(renewal["error"].as_str().unwrap().contains("ca.key"), "{renewal}");
+
+    // Turned off: nothing renewed even though everything is due.
+    let user_data =
+        config("v1.33.5", "ECDSA-P256", ADVERTISE, "certificateRenewal:\n  enabled: false\n  before: 8770h\n");
+    let node = provisioned(&user_data);
+    let etc = files(&node);
+    let out = boot(&node);
+    assert!(out.status.success() && text(&out).contains("automatic renewal is disabled"), "{}", text(&out));
+    assert_eq!(files(&node), etc);
+}
+
+#[test]
+fn kubeconfig_user_is_signed_by_the_cluster_ca_for_the_endpoint() {
+    if !have("openssl") {
+        return;
+    }
+    let node = rendered("ECDSA-P256");
+    let start = files(&node);
+    let out = node.run(&[
+        "kubeconfig",
+        "user",
+        "--client-name",
+        "alice",
+        "--org",
+        "devs",
+        "--org",
+        "ops",
+        "--validity-period",
+        "48h",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(files(&node), start, "kubeconfig user wrote to the node");
+    let scratch = tempfile::tempdir().unwrap();
+    let conf = scratch.path().join("alice.conf");
+    std::fs::write(&conf, &out.stdout).unwrap();
+    let text_conf = String::from_utf8(out.stdout.clone()).unwrap();
+    let field = |key: &str| {
+        let line = text_conf.lines().find(|l| l.trim_start().starts_with(key)).unwrap();
+        base64::engine::general_purpose::STANDARD.decode(line.split_once(':').unwrap().1.trim()).unwrap()
+    };
+    let crt = scratch.path().join("alice.crt");
+    let key = scratch.path().join("alice.key");
+    std::fs::write(&crt, field("client-certificate-data:")).unwrap();
+    std::fs::write(&key, field("client-key-data:")).unwrap();
+    let c = crt.to_str().unwrap();
+    let verify = openssl(&["verify", "-CAfile", node.pki("ca.crt").to_str().unwrap(), c]);
+    assert!(verify.trim().ends_with(": OK"), "{verify}");
+    let subject = openssl(&["x509", "-in", c, "-noout", "-subject", "-ext", "extendedKeyUsage", "-nameopt", "RFC2253"]);
+    assert!(subject.contains("CN=alice") && subject.contains("O=devs") && subject.contains("O=ops"), "{subject}");
+    assert!(subject.contains("TLS Web Client Authentication") && !subject.contains("Server"), "{subject}");
+    assert!(openssl(&["x509", "-in", c, "-noout", "-checkend", &(47 * 3600).to_string()]).contains("will not expire"));
+    let later = std::process::Command::new("openssl")
+        .args(["x509", "-in", c, "-noout", "-checkend", &(49 * 3600).to_string()])
+        .output()
+        .unwrap();
+    assert!(!later.status.success(), "valid for more than 48h");
+    assert_eq!(
+        openssl(&["x509", "-in", c, "-noout", "-pubkey"]),
+        openssl(&["pkey", "-in", key.to_str().unwrap(), "-pubout"])
+    );
+    if have("kubectl") {
+        let view = run_ok(std::process::Command::new("kubectl").args(["config", "view", "--kubeconfig"]).arg(&conf));
+        assert!(
+            view.contains("current-context: alice@kubernetes")
+                && view.contains("server: https://lb.example.internal:6443"),
+            "{view}"
+        );
+    }
+    // Bad input: nothing printed on stdout, exit 2.
+    for args in [
+        vec!["kubeconfig", "user", "--client-name", "bob", "--validity-period", "0s"],
+        vec!["kubeconfig", "user", "--client-name", "bob", "--validity-period", "soon"],
+        vec!["kubeconfig", "user", "--client-name", ""],
+        vec!["kubeconfig", "user", "--client-name", "bob", "--org", "a", "--org", "b", "--org", "c"],
+    ] {
+        let out = node.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn generate_csr_writes_a_key_and_csr_for_every_certificate_and_kubeconfig() {
+    if !have("openssl") {
+        return;
+    }
+    let node = Node::new(&config("v1.33.5", "ECDSA-P256", ADVERTISE, ""));
+    let out = node.run(&["certs", "generate-csr"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let leaves = [
+        "apiserver",
+        "apiserver-kubelet-client",
+        "front-proxy-client",
+        "etcd/server",
+        "etcd/peer",
+        "etcd/healthcheck-client",
+        "apiserver-etcd-client",
+    ];
+    let check = |csr: &Path, key: &Path| -> String {
+        let (c, k) = (csr.to_str().unwrap(), key.to_str().unwrap());
+        let verified =
+            std::process::Command::new("openssl").args(["req", "-in", c, "-noout", "-verify"]).output().unwrap();
+        assert!(verified.status.success(), "{c}: {}", text(&verified));
+        assert_eq!(mode(csr), 0o600, "{c}");
+        assert_eq!(openssl(&["req", "-in", c, "-noout", "-pubkey"]), openssl(&["pkey", "-in", k, "-pubout"]), "{c}");
+        openssl(&["req", "-in", c, "-noout", "-subject", "-text", "-nameopt", "RFC2253"])
+    };
+    for base in leaves {
+        let (csr, key) = (node.pki(&format!("{base}.csr")), node.pki(&format!("{base}.key")));
+        assert_eq!(mode(&key), 0o600, "{base}");
+        let text = check(&csr, &key);
+        if base == "apiserver" {
+            assert!(
+                text.contains("CN=kube-apiserver") && text.contains("DNS:kubernetes.default.svc.cluster.local"),
+                "{text}"
+            );
+            assert!(text.contains("IP Address:10.96.0.1") && text.contains("IP Address:192.168.56.10"), "{text}");
+        }
+        if base == "apiserver-kubelet-client" {
+            assert!(text.contains("O=kubeadm:cluster-admins"), "{text}");
+        }
+    }
+    for (file, cn) in [
+        ("admin.conf", "kubernetes-admin"),
+        ("super-admin.conf", "kubernetes-super-admin"),
+        ("kubelet.conf", "system:node:cp-1"),
+        ("controller-manager.conf", "system:kube-controller-manager"),
+        ("scheduler.conf", "system:kube-scheduler"),
+    ] {
+        let conf = node.path(&format!("/etc/kubernetes/{file}"));
+        assert_eq!(mode(&conf), 0o600);
+        let text_conf = std::fs::read_to_string(&conf).unwrap();
+        assert!(!text_conf.contains("client-certificate-data") && !text_conf.contains("certificate-authority-data"));
+        let line = text_conf.lines().find(|l| l.trim_start().starts_with("client-key-data:")).unwrap();
+        let key = node.dir.path().join(format!("{file}.key"));
+        std::fs::write(
+            &key,
+            base64::engine::general_purpose::STANDARD.decode(line.split_once(':').unwrap().1.trim()).unwrap(),
+        )
+        .unwrap();
+        let text = check(&node.path(&format!("/etc/kubernetes/{file}.csr")), &key);
+        assert!(text.contains(&format!("CN={cn}")), "{file}: {text}");
+    }
+    assert!(!node.pki("ca.crt").exists() && !node.pki("ca.key").exists(), "generate-csr made a CA");
+    // A second run refuses (kubeadm's "already exists") and changes nothing.
+    let before = files(&node);
+    let out = node.run(&["certs", "generate-csr"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("already exists"), "{}", text(&out));
+    assert_eq!(files(&node), before);
+}
+
+#[test]
+fn certificate_renewal_settings_are_validated() {
+    for (extra, want) in [
+        ("certificateRenewal:\n  before: 0s\n", "certificateRenewal.before: must be longer than 0s"),
+        ("certificateRenewal:\n  before: 8760h\n", "is not shorter than cluster.certificateValidityPeriod"),
+        ("certificateRenewal:\n  befor: 10h\n", "certificateRenewal.befor"),
+        ("certificateRenewal:\n  enabled: yes\n", "certificateRenewal.enabled"),
+    ] {
+        let node = Node::new(&format!("{}{extra}", config("v1.33.5", "ECDSA-P256", ADVERTISE, "")));
+        let out = kubeboot().args(["config", "validate"]).arg(&node.config).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra}: {}", text(&out));
+        assert!(text(&out).contains(want), "{extra}: {}", text(&out));
+    }
+    let node = Node::new(&format!(
+        "{}certificateRenewal:\n  enabled: false\n",
+        config("v1.33.5", "ECDSA-P256", ADVERTISE, "")
+    ));
+    let out = kubeboot().args(["config", "validate"]).arg(&node.config).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -47,6 +47,12 @@ fn user(g: &Global, a: UserArgs) -> Result<ExitCode> {
     if a.orgs.iter().any(|o| o.trim().is_empty()) {
         return Err(coded(Exit::InvalidInput, "--org must not be empty"));
     }
+    if a.orgs.len() > 2 {
+        return Err(coded(
+            Exit::InvalidInput,
+            "at most two --org values are supported (kubeboot's certificate writer keeps two organizations)",
+        ));
+    }
     let validity = match &a.validity_period {
         Some(v) => {
             let d = crate::config::duration::GoDuration::parse(v)

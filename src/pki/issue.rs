@@ -77,8 +77,17 @@ pub fn self_signed_ca(req: &CertRequest, key: &PrivateKey) -> Result<Vec<u8>> {
 
 fn base_params(req: &CertRequest) -> Result<CertificateParams> {
     let mut dn = DistinguishedName::new();
-    for o in &req.orgs {
-        dn.push(DnType::OrganizationName, o.as_str());
+    // rcgen keeps one value per attribute type, so a second O goes in under its OID as a
+    // "custom" type (the same OID on the wire); a third cannot be expressed and is refused
+    // rather than dropped. kubeadm's own certificates carry at most one.
+    match req.orgs.as_slice() {
+        [] => {}
+        [o] => dn.push(DnType::OrganizationName, o.as_str()),
+        [o1, o2] => {
+            dn.push(DnType::OrganizationName, o1.as_str());
+            dn.push(DnType::CustomDnType(vec![2, 5, 4, 10]), o2.as_str());
+        }
+        _ => bail!("{}: kubeboot can put at most two organizations (O) in a certificate subject", req.cn),
     }
     dn.push(DnType::CommonName, req.cn.as_str());
     let mut sans = Vec::with_capacity(req.sans.dns.len() + req.sans.ips.len());
