@@ -254,6 +254,19 @@ fn bad_input_and_external_ca_change_nothing() {
         assert!(text(&out).contains("error:"), "{}", text(&out));
         assert_eq!(files(&node), start, "{args:?} changed files");
     }
+    // Another kubeboot holds the node (first boot, the timer): busy, exit 75, nothing written.
+    if have("flock") {
+        std::fs::create_dir_all(node.path("/var/lib/kubeboot")).unwrap();
+        let lock = node.path("/var/lib/kubeboot/run.lock");
+        let mut holder =
+            std::process::Command::new("flock").arg("--no-fork").arg(&lock).args(["sleep", "10"]).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let out = renew(&node, &["all"]);
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+        assert_eq!(files(&node), start);
+    }
     let t = text(&renew(&node, &["bogus"]));
     assert!(t.contains("bogus is not a valid certificate for this cluster") && t.contains("admin.conf"), "{t}");
 

@@ -184,8 +184,12 @@ pub fn inspect(host: &Host, s: &Settings) -> Result<Vec<Expiry>> {
 /// The certificate in its file (and the file's text for a kubeconfig), or `None` when absent.
 fn read_current(host: &Host, s: &Settings, r: &Renewable) -> Result<Option<(CertInfo, Vec<u8>)>> {
     let path = s.file_of(r);
-    let Some(bytes) = host.read_opt(&path).with_context(|| format!("reading {}", host.path(&path).display()))? else {
-        return Ok(None);
+    let bytes = match host.read_opt(&path) {
+        Ok(Some(b)) => b,
+        // A parent that is not a directory holds no certificate either (kubeadm: os.Stat fails).
+        Ok(None) => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", host.path(&path).display())),
     };
     let der = match r.source {
         Source::Pki(_) => cert_der_from_pem(&bytes),
