@@ -242,6 +242,17 @@ pub fn kubelet_rotation_warning(host: &Host) -> Option<String> {
     })
 }
 
+/// Whether a run is worth recording: it renewed something or failed, or it clears an earlier
+/// failure. A run with nothing due after a good one writes nothing at all.
+pub fn worth_saving(host: &Host, status: &RenewalStatus) -> bool {
+    if status.state == RenewalState::Failed || !status.renewed.is_empty() {
+        return true;
+    }
+    let previous =
+        host.read_opt(STATUS_FILE).ok().flatten().and_then(|b| serde_json::from_slice::<RenewalStatus>(&b).ok());
+    previous.is_some_and(|p| p.state == RenewalState::Failed) || host.exists(FAILED_SENTINEL)
+}
+
 /// Records the outcome: the renewal status file, the status document's `certificateRenewal`,
 /// the failure sentinel, and the report POST when the config has `report.url`.
 pub fn save(host: &Host, cfg: Option<&NodeConfig>, status: &RenewalStatus) -> Result<()> {
@@ -363,7 +374,9 @@ pub fn at_boot(host: &Host) -> bool {
     let mut say = |line: String| println!("[certs] {line}");
     let status = run(host, cfg.as_ref(), &opts, pods_dyn, &mut say);
     let eventful = status.state == RenewalState::Failed || !status.renewed.is_empty();
-    if eventful && let Err(e) = save(host, cfg.as_ref(), &status) {
+    if worth_saving(host, &status)
+        && let Err(e) = save(host, cfg.as_ref(), &status)
+    {
         eprintln!("warning: recording the renewal status: {e:#}");
     }
     if eventful || status.state == RenewalState::Disabled {

@@ -217,9 +217,11 @@ fn nothing_due_writes_nothing_and_a_window_renews_everything_once() {
     assert_eq!(t.lines().filter(|l| l.ends_with(" renewed")).count(), 11, "{t}");
     let renewed = files(&node);
     assert_ne!(renewed, start);
+    let state = snapshot(&node.path("/var/lib/kubeboot"));
     let out = renew(&node, &["all", "--expiring-within", "720h"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(files(&node), renewed, "a second run with nothing due changed /etc/kubernetes");
+    assert_eq!(snapshot(&node.path("/var/lib/kubeboot")), state, "a run with nothing due rewrote its status");
 
     // The renewal status records what happened and the next expiry.
     let status: serde_json::Value =
@@ -377,6 +379,7 @@ fn boot_renews_what_is_due_then_is_a_no_op_and_a_failure_is_loud() {
         "  certificateValidityPeriod: 9000h\ncertificateRenewal:\n  before: 8770h\n",
     );
     let node = provisioned(&user_data);
+    let good_key = std::fs::read(node.pki("ca.key")).unwrap();
     std::fs::write(node.pki("ca.key"), "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n").unwrap();
     let etc = files(&node);
     let out = boot(&node);
@@ -388,6 +391,14 @@ fn boot_renews_what_is_due_then_is_a_no_op_and_a_failure_is_loud() {
         serde_json::from_slice(&std::fs::read(node.path("/var/lib/kubeboot/cert-renewal.json")).unwrap()).unwrap();
     assert_eq!(renewal["state"], "failed", "{renewal}");
     assert!(renewal["error"].as_str().unwrap().contains("ca.key"), "{renewal}");
+    // Repaired: the next boot renews, and the failure marks are cleared.
+    std::fs::write(node.pki("ca.key"), good_key).unwrap();
+    let out = boot(&node);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!node.path("/run/kubeboot/cert-renewal-failed").exists());
+    let renewal: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(node.path("/var/lib/kubeboot/cert-renewal.json")).unwrap()).unwrap();
+    assert_eq!(renewal["state"], "done", "{renewal}");
 
     // Turned off: nothing renewed even though everything is due.
     let user_data =

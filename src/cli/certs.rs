@@ -138,7 +138,9 @@ fn renew(g: &Global, a: RenewArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    renewal::save(&host, cfg.as_ref(), &status)?;
+    if renewal::worth_saving(&host, &status) {
+        renewal::save(&host, cfg.as_ref(), &status)?;
+    }
     if status.state == renewal::RenewalState::Done
         && !status.renewed.is_empty()
         && !a.restart
