@@ -138,6 +138,7 @@ fn every_name_renews_in_place_keeping_identity_and_modes() {
             let out = renew(&node, &[name]);
             assert!(out.status.success(), "renew {name}:\n{}", text(&out));
             assert!(text(&out).contains(" renewed"), "{name}: {}", text(&out));
+            assert!(!text(&out).contains("rotateCertificates"), "kubeadm's kubelet config rotates: {}", text(&out));
             let after_dir = scratch.path().join("after");
             std::fs::create_dir_all(&after_dir).unwrap();
             let (crt, key) = cert_and_key(&node, name, &after_dir);
@@ -291,7 +292,14 @@ fn bad_input_and_external_ca_change_nothing() {
 fn check_expiration_agrees_with_renew() {
     let node = rendered("ECDSA-P256");
     node.set_config(&config("v1.33.5", "ECDSA-P256", ADVERTISE, "  certificateValidityPeriod: 2390h\n"));
-    assert!(renew(&node, &["apiserver", "scheduler.conf"]).status.success());
+    // The kubelet renews its own client certificate only with rotateCertificates: true.
+    let kubelet = node.path("/var/lib/kubelet/config.yaml");
+    let kubelet_config = std::fs::read_to_string(&kubelet).unwrap();
+    assert!(kubelet_config.contains("rotateCertificates: true"));
+    std::fs::write(&kubelet, kubelet_config.replace("rotateCertificates: true", "rotateCertificates: false")).unwrap();
+    let out = renew(&node, &["apiserver", "scheduler.conf"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("does not set rotateCertificates: true"), "{}", text(&out));
     let out = run_ok(kubeboot().args(["certs", "check-expiration", "--root"]).arg(node.root()));
     let row = |name: &str| out.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap().to_string();
     assert!(row("apiserver").contains(" 99d ") && row("apiserver").contains(" ca "), "{out}");
