@@ -366,6 +366,10 @@ fn boot_renews_what_is_due_then_is_a_no_op_and_a_failure_is_loud() {
     let st = kubeboot().args(["status", "--json", "--root"]).arg(node.root()).output().unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(doc["certificateRenewal"]["renewed"], renewal["renewed"]);
+    let st = kubeboot().args(["status", "--root"]).arg(node.root()).output().unwrap();
+    let st = String::from_utf8_lossy(&st.stdout);
+    assert!(st.contains("certificate renewal: done at") && st.contains("renewed admin.conf, apiserver"), "{st}");
+    assert!(st.contains("next certificate expiry: 2027-12-1"), "{st}");
 
     // The next boot: nothing due; nothing under /etc/kubernetes or /var/lib/kubeboot changes.
     let etc = files(&node);
