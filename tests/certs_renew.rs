@@ -135,6 +135,8 @@ fn every_name_renews_in_place_keeping_identity_and_modes() {
             let (crt, key) = cert_and_key(&node, name, &before_dir);
             let before = fields(&crt, &key);
             let modes_before = (mode(&crt), mode(&key));
+            let conf_path = node.path(&format!("/etc/kubernetes/{name}"));
+            let conf_before = std::fs::read_to_string(&conf_path).unwrap_or_default();
             let out = renew(&node, &[name]);
             assert!(out.status.success(), "renew {name}:\n{}", text(&out));
             assert!(text(&out).contains(" renewed"), "{name}: {}", text(&out));
@@ -150,8 +152,17 @@ fn every_name_renews_in_place_keeping_identity_and_modes() {
             if !name.ends_with(".conf") {
                 assert_eq!((mode(&crt), mode(&key)), modes_before, "{name}: modes changed");
             } else {
-                let conf = node.path(&format!("/etc/kubernetes/{name}"));
-                assert_eq!(mode(&conf), 0o600, "{name}");
+                assert_eq!(mode(&conf_path), 0o600, "{name}");
+                // Everything but the embedded client certificate and key is kept, line for line.
+                let conf_after = std::fs::read_to_string(&conf_path).unwrap();
+                let changed: Vec<&str> = conf_before
+                    .lines()
+                    .zip(conf_after.lines())
+                    .filter(|(a, b)| a != b)
+                    .map(|(a, _)| a.trim_start().split(':').next().unwrap())
+                    .collect();
+                assert_eq!(conf_before.lines().count(), conf_after.lines().count(), "{name}");
+                assert_eq!(changed, ["client-certificate-data", "client-key-data"], "{name}");
             }
             // ~4000h from now: 166 days.
             let days =
