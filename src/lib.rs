@@ -15,6 +15,7 @@ pub mod pki;
 pub mod plan;
 pub mod preflight;
 pub mod render;
+pub mod renewal;
 pub mod report;
 pub mod reset;
 pub mod source;

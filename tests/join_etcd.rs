@@ -151,7 +151,7 @@ fn api_listing_etcd_pod(a: &Node, ip_a: &str) -> StandInApiServer {
     let now = time::OffsetDateTime::now_utc();
     let req = CertRequest {
         cn: "kube-apiserver".into(),
-        org: None,
+        orgs: vec![],
         usages: vec![Usage::ServerAuth],
         sans: SanList { dns: vec![], ips: vec!["127.0.0.1".parse().unwrap()] },
         not_before: now - time::Duration::minutes(5),

@@ -1,25 +1,43 @@
-//! `kubeboot certs`: inspect certificates, print the CA pin, make a certificate key.
+//! `kubeboot certs`: renew certificates, inspect them, print the CA pin, make a certificate key.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use base64::Engine;
 use clap::Subcommand;
 use time::OffsetDateTime;
 
 use super::Global;
 use crate::pki::{self, CertInfo};
-use crate::render::kubeconfig::KUBECONFIGS;
 
 const DEFAULT_CERT_DIR: &str = "/etc/kubernetes/pki";
 
 #[derive(Debug, Subcommand)]
 pub enum CertsCommand {
+    /// Renew certificates as `kubeadm certs renew` does: same subject, SANs and usages, a new
+    /// key, signed by the existing CA. Names: all, apiserver, apiserver-kubelet-client,
+    /// apiserver-etcd-client, front-proxy-client, etcd-server, etcd-peer,
+    /// etcd-healthcheck-client, admin.conf, super-admin.conf, controller-manager.conf,
+    /// scheduler.conf.
+    Renew(RenewArgs),
     /// Show expiry of every kubeadm certificate under the root.
     CheckExpiration {
         /// Where the certificates are (`certificatesDir`).
         #[arg(long, default_value = DEFAULT_CERT_DIR)]
         cert_dir: String,
+    },
+    /// Keys and CSRs for every certificate and kubeconfig, for an external CA (kubeadm's
+    /// generate-csr): `<cert>.key` + `<cert>.csr` in the PKI dir, and kubeconfigs holding only
+    /// their client key + `<file>.conf.csr` in the kubeconfig dir.
+    GenerateCsr {
+        /// The node's config (default: the user-data this node was provisioned from).
+        #[arg(long, value_name = "FILE")]
+        config: Option<std::path::PathBuf>,
+        /// Where to write keys and CSRs (default: the config's `certificatesDir`).
+        #[arg(long)]
+        cert_dir: Option<String>,
+        /// Where to write the kubeconfig files and their CSRs.
+        #[arg(long, default_value = "/etc/kubernetes")]
+        kubeconfig_dir: String,
     },
     /// Print a new random certificate key (64 hex characters) for upload-certs.
     CertificateKey,
@@ -30,8 +48,151 @@ pub enum CertsCommand {
     },
 }
 
+#[derive(Debug, clap::Args)]
+pub struct RenewArgs {
+    /// Certificates to renew (`all` for every one this node has).
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+    /// Renew only certificates that expire within this duration (Go syntax, `720h`). Without a
+    /// value: the config's `certificateRenewal.before`, and nothing when
+    /// `certificateRenewal.enabled` is false (what the timer runs).
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "config")]
+    pub expiring_within: Option<String>,
+    /// Then restart the components that use renewed files, one at a time, each healthy before
+    /// the next (static Pods through the kubelet).
+    #[arg(long)]
+    pub restart: bool,
+    /// The node's config (default: the user-data this node was provisioned from, else kubeadm's defaults).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Where the certificates are (default: the config's `certificatesDir`).
+    #[arg(long)]
+    pub cert_dir: Option<String>,
+    /// What started this run, for the status (`manual`, `timer`, `boot`).
+    #[arg(long, default_value = "manual", hide = true)]
+    pub trigger: String,
+    /// How long each restart step may wait (Go duration).
+    #[arg(long, default_value = "4m")]
+    pub restart_timeout: String,
+}
+
+fn renew(g: &Global, a: RenewArgs) -> Result<ExitCode> {
+    use crate::error::{Exit, coded};
+    use crate::renewal::{self, Window};
+    let host = g.host();
+    let window = match a.expiring_within.as_deref() {
+        None => Window::Always,
+        Some("config") => Window::Configured,
+        Some(d) => Window::Within(
+            crate::config::duration::GoDuration::parse(d)
+                .map_err(|e| coded(Exit::InvalidInput, format!("--expiring-within {d}: {e}")))?
+                .as_duration(),
+        ),
+    };
+    let restart_timeout = crate::config::duration::GoDuration::parse(&a.restart_timeout)
+        .map_err(|e| coded(Exit::InvalidInput, format!("--restart-timeout {}: {e}", a.restart_timeout)))?;
+    let cfg = renewal::node_config(&host, a.config.as_deref())?;
+    if let Some((origin, _)) = &cfg {
+        tracing::info!("renewal settings from {origin}");
+    }
+    let cfg = cfg.map(|(_, c)| c);
+    let opts = renewal::Options {
+        trigger: &a.trigger,
+        names: a.names.clone(),
+        window,
+        restart: a.restart,
+        restart_options: crate::host::restart::RestartOptions {
+            timeout: restart_timeout.as_duration(),
+            ..Default::default()
+        },
+        dry_run: g.dry_run,
+        cert_dir: a.cert_dir.clone(),
+    };
+    // A name that does not exist is an input error: refuse before anything else happens.
+    let settings = cfg.as_ref().map(crate::pki::renew::Settings::from_config).unwrap_or_default();
+    let settings =
+        crate::pki::renew::Settings { cert_dir: a.cert_dir.clone().unwrap_or(settings.cert_dir), ..settings };
+    if a.names.len() > 1 && a.names.iter().any(|n| n == "all") {
+        return Err(coded(Exit::InvalidInput, "`all` cannot be combined with other certificate names"));
+    }
+    let known = settings.renewables(&host);
+    for n in a.names.iter().filter(|n| *n != "all") {
+        if !known.iter().any(|r| r.name == n) {
+            let valid: Vec<&str> = known.iter().map(|r| r.name).collect();
+            return Err(coded(
+                Exit::InvalidInput,
+                format!("{n} is not a valid certificate for this cluster; valid names: all, {}", valid.join(", ")),
+            ));
+        }
+    }
+    // One kubeboot at a time on a node: first boot (which renews at boot itself), the timer,
+    // an operator. A second one exits 75 (busy) without writing.
+    let _lock = if g.dry_run { None } else { Some(crate::workflow::lock::RunLock::acquire(&host)?) };
+    let mut pods = if a.restart && !g.dry_run { renewal::live_pods(&host) } else { None };
+    let pods_dyn = pods.as_mut().map(|p| p as &mut dyn crate::host::restart::Pods);
+    let mut say = |line: String| println!("{line}");
+    let status = renewal::run(&host, cfg.as_ref(), &opts, pods_dyn, &mut say);
+    if g.dry_run {
+        if let Some(e) = &status.error {
+            anyhow::bail!("{e}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if renewal::worth_saving(&host, &status) {
+        renewal::save(&host, cfg.as_ref(), &status)?;
+    }
+    if status.state == renewal::RenewalState::Done
+        && !status.renewed.is_empty()
+        && !a.restart
+        && opts.trigger == "manual"
+    {
+        println!(
+            "\nDone renewing certificates. You must restart the kube-apiserver, kube-controller-manager, \
+             kube-scheduler and etcd, so that they can use the new certificates."
+        );
+    }
+    renewal::announce(&status);
+    Ok(if status.state == renewal::RenewalState::Failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn generate_csr(
+    g: &Global,
+    config: Option<&std::path::Path>,
+    cert_dir: Option<String>,
+    kubeconfig_dir: &str,
+) -> Result<ExitCode> {
+    use crate::error::{Exit, coded};
+    let host = g.host();
+    let (origin, cfg) = crate::renewal::node_config(&host, config)?.ok_or_else(|| {
+        coded(
+            Exit::InvalidInput,
+            "generate-csr needs the node's config (SANs, node name, endpoints): pass --config FILE",
+        )
+    })?;
+    let node = crate::config::Resolved::new(cfg, &crate::config::HostIdentity::detect(&host))
+        .map_err(|e| coded(Exit::InvalidInput, format!("{origin}: {e:#}")))?;
+    let cert_dir = cert_dir.unwrap_or_else(|| node.pki_dir().to_string());
+    let (files, lines) = pki::csr::plan(&host, &node, &cert_dir, kubeconfig_dir)
+        .map_err(|e| coded(Exit::InvalidInput, format!("{e:#}")))?;
+    if g.dry_run {
+        for f in &files {
+            println!("would write {} (mode {:04o}): {}", f.path, f.mode, f.reason);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    host.apply_files(&files)?;
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(g: &Global, c: CertsCommand) -> Result<ExitCode> {
     match c {
+        CertsCommand::Renew(a) => renew(g, a),
+        CertsCommand::GenerateCsr { config, cert_dir, kubeconfig_dir } => {
+            generate_csr(g, config.as_deref(), cert_dir, &kubeconfig_dir)
+        }
         CertsCommand::CheckExpiration { cert_dir } => check_expiration(g, &cert_dir),
         CertsCommand::CertificateKey => {
             let mut key = [0u8; 32];
@@ -49,62 +210,48 @@ pub fn run(g: &Global, c: CertsCommand) -> Result<ExitCode> {
     }
 }
 
-/// One row of the report: what, when it expires, who signed it, whether kubeboot can renew it.
-struct Row {
-    name: String,
-    info: Option<CertInfo>,
-    ca: &'static str,
-    external: bool,
-}
-
+/// kubeadm's table, from the same inspection `certs renew` decides on: a certificate shown
+/// here is one renew knows, with the CA renew would sign it with.
 fn check_expiration(g: &Global, cert_dir: &str) -> Result<ExitCode> {
+    use crate::pki::renew;
     let host = g.host();
-    let read_cert = |path: &str| -> Result<Option<CertInfo>> {
-        match host.read_opt(path)? {
-            Some(pem) => Ok(Some(CertInfo::parse(&pki::cert_der_from_pem(&pem).with_context(|| path.to_string())?)?)),
-            None => Ok(None),
-        }
-    };
-    let key_missing = |base: &str| !host.exists(format!("{cert_dir}/{base}.key"));
-    let mut leaves = Vec::new();
-    for k in KUBECONFIGS.iter().filter(|k| k.name != "kubelet") {
-        let path = k.path();
-        let info = match host.read_opt(&path)? {
-            Some(bytes) => kubeconfig_client_cert(&bytes).with_context(|| path.clone())?,
-            None => None,
-        };
-        leaves.push(Row { name: k.file.to_string(), info, ca: "ca", external: key_missing("ca") });
-    }
-    // With external etcd there is no etcd CA and none of its certificates.
-    let local_etcd = host.exists(format!("{cert_dir}/etcd/ca.crt"));
-    for spec in pki::table::CERTS.iter().filter(|c| !c.is_ca() && (local_etcd || !c.etcd)) {
-        let ca = spec.ca.unwrap_or_default();
-        let info = read_cert(&format!("{cert_dir}/{}.crt", spec.base))?;
-        let ca_name = pki::table::spec_for_base(ca).map(|s| s.name).unwrap_or(ca);
-        leaves.push(Row { name: spec.name.to_string(), info, ca: ca_name, external: key_missing(ca) });
-    }
-    leaves.sort_by(|a, b| a.name.cmp(&b.name));
+    let settings = renew::Settings { cert_dir: cert_dir.trim_end_matches('/').to_string(), ..Default::default() };
     let now = pki::now();
     println!(
         "{:<26} {:<25} {:<15} {:<23} EXTERNALLY MANAGED",
         "CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "CERTIFICATE AUTHORITY"
     );
-    for r in &leaves {
-        let (expires, residual) = describe(r.info.as_ref(), now);
-        println!("{:<26} {:<25} {:<15} {:<23} {}", r.name, expires, residual, r.ca, yes_no(r.external));
+    for e in renew::inspect(&host, &settings)? {
+        let r = &e.renewable;
+        match &e.info {
+            Some(info) => {
+                let (expires, residual) = describe(Some(info), now);
+                println!("{:<26} {:<25} {:<15} {:<23} {}", r.name, expires, residual, r.ca_name(), yes_no(e.external));
+            }
+            None => println!("!MISSING! {}", r.name),
+        }
     }
     println!();
     println!("{:<23} {:<25} {:<15} EXTERNALLY MANAGED", "CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME");
-    for spec in pki::table::CERTS.iter().filter(|c| c.is_ca() && (local_etcd || !c.etcd)) {
-        let info = read_cert(&format!("{cert_dir}/{}.crt", spec.base))?;
-        let (expires, residual) = describe(info.as_ref(), now);
-        println!(
-            "{:<23} {:<25} {:<15} {}",
-            spec.name,
-            expires,
-            residual,
-            yes_no(info.is_some() && key_missing(spec.base))
-        );
+    for spec in settings.cas(&host) {
+        let path = format!("{cert_dir}/{}.crt", spec.base);
+        let info = match host.read_opt(&path)? {
+            Some(pem) => Some(CertInfo::parse(&pki::cert_der_from_pem(&pem).with_context(|| path.clone())?)?),
+            None => None,
+        };
+        match info {
+            Some(info) => {
+                let (expires, residual) = describe(Some(&info), now);
+                println!(
+                    "{:<23} {:<25} {:<15} {}",
+                    spec.name,
+                    expires,
+                    residual,
+                    yes_no(settings.is_external(&host, spec.base))
+                );
+            }
+            None => println!("!MISSING! {}", spec.name),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -140,16 +287,4 @@ fn short_human_duration(d: time::Duration) -> String {
         _ if secs / 3600 < 24 * 365 => format!("{}d", secs / 86400),
         _ => format!("{}y", secs / (86400 * 365)),
     }
-}
-
-/// The embedded client certificate of a kubeconfig's first user, if it has one.
-fn kubeconfig_client_cert(bytes: &[u8]) -> Result<Option<CertInfo>> {
-    let config = kube::config::Kubeconfig::from_yaml(std::str::from_utf8(bytes)?)?;
-    let Some(data) =
-        config.auth_infos.first().and_then(|a| a.auth_info.as_ref()).and_then(|a| a.client_certificate_data.clone())
-    else {
-        return Ok(None);
-    };
-    let pem = base64::engine::general_purpose::STANDARD.decode(data.trim())?;
-    Ok(Some(CertInfo::parse(&pki::cert_der_from_pem(&pem)?)?))
 }

@@ -12,6 +12,7 @@ mod certs;
 mod config_cmd;
 mod init;
 mod join;
+mod kubeconfig;
 mod preflight;
 mod render;
 mod reset;
@@ -79,6 +80,9 @@ pub enum Command {
     /// Certificate utilities.
     #[command(subcommand)]
     Certs(certs::CertsCommand),
+    /// Kubeconfig files for other users.
+    #[command(subcommand)]
+    Kubeconfig(kubeconfig::KubeconfigCommand),
     /// Manage bootstrap tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -103,6 +107,7 @@ pub fn main() -> ExitCode {
         Command::Reset(a) => reset::run(&cli.global, a),
         Command::Certs(c) => certs::run(&cli.global, c),
         Command::Token(c) => token::run(&cli.global, c),
+        Command::Kubeconfig(c) => kubeconfig::run(&cli.global, c),
         Command::Config(c) => config_cmd::run(&cli.global, c),
         Command::Status(a) => status::run(&cli.global, a),
         Command::Version(a) => version::run(a),

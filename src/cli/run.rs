@@ -62,7 +62,9 @@ pub fn run(g: &Global, a: RunArgs) -> Result<ExitCode> {
             progress.finish(None, report_to.as_ref());
             Ok(ExitCode::SUCCESS)
         }
-        Ok(false) => Ok(ExitCode::SUCCESS), // already provisioned: nothing written
+        // Already provisioned: nothing written, unless certificates are due for renewal.
+        Ok(false) if crate::renewal::at_boot(&host) => Ok(ExitCode::SUCCESS),
+        Ok(false) => Ok(ExitCode::FAILURE),
         Err(Failure { phase, error }) => {
             let message = progress.redactor.redact(&format!("{error:#}"));
             eprintln!("error: {message}");

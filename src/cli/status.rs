@@ -110,6 +110,17 @@ fn print_text(seen: Seen, status: Option<&Status>, long: bool) {
             s.current_phase.as_deref().unwrap_or("start-up")
         );
     }
+    if let Some(r) = &s.certificate_renewal {
+        let state = serde_json::to_value(r.state).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let renewed = if r.renewed.is_empty() { "nothing".to_string() } else { r.renewed.join(", ") };
+        println!("certificate renewal: {state} at {} ({}): renewed {renewed}", r.at, r.trigger);
+        if let Some(e) = &r.error {
+            println!("certificate renewal error: {e}");
+        }
+        if let Some(n) = &r.next_expiry {
+            println!("next certificate expiry: {} ({})", n.not_after, n.name);
+        }
+    }
     if !long {
         return;
     }

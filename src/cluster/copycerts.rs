@@ -148,8 +148,14 @@ pub async fn upload(ctx: &Ctx, client: &ApiClient) -> Result<()> {
     Ok(())
 }
 
-/// True when kubeadm-certs exists, its owner token still exists, and every value decrypts under
-/// this key to the current file: re-running must not re-encrypt (fresh nonces would change it).
+/// How much of the owner token's 2h life must be left for an existing upload to count as
+/// fresh. A first boot resumed right after a crash keeps its upload (no re-encryption, fresh
+/// nonces would change every value); `kubeboot init phase upload-certs --upload-certs` re-run
+/// later for a late control-plane join uploads again under a new 2h token, as kubeadm does.
+const FRESH_FOR: jiff::SignedDuration = jiff::SignedDuration::from_mins(115);
+
+/// True when kubeadm-certs exists, its owner tokens exist and expire no sooner than `FRESH_FOR`
+/// from now, and every value decrypts under this key to the current file.
 async fn up_to_date(client: &ApiClient, key: &[u8; 32], plain: &BTreeMap<String, Vec<u8>>) -> Result<bool> {
     let Some(existing) = client.get::<Secret>(Some(KUBE_SYSTEM), SECRET_NAME).await? else {
         return Ok(false);
@@ -160,12 +166,28 @@ async fn up_to_date(client: &ApiClient, key: &[u8; 32], plain: &BTreeMap<String,
     if !same {
         return Ok(false);
     }
-    for owner in existing.metadata.owner_references.unwrap_or_default() {
-        if client.get::<Secret>(Some(KUBE_SYSTEM), &owner.name).await?.is_none() {
+    let owners = existing.metadata.owner_references.unwrap_or_default();
+    if owners.is_empty() {
+        return Ok(false);
+    }
+    for owner in owners {
+        let Some(token) = client.get::<Secret>(Some(KUBE_SYSTEM), &owner.name).await? else {
+            return Ok(false);
+        };
+        if !fresh(&token, jiff::Timestamp::now()) {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// The token Secret's `expiration` is at least `FRESH_FOR` away (no expiration: never expires).
+fn fresh(token: &Secret, now: jiff::Timestamp) -> bool {
+    let Some(exp) = token.data.as_ref().and_then(|d| d.get("expiration")) else { return true };
+    let Some(exp) = std::str::from_utf8(&exp.0).ok().and_then(|s| s.parse::<jiff::Timestamp>().ok()) else {
+        return false;
+    };
+    exp.duration_since(now) >= FRESH_FOR
 }
 
 /// The short-lived token whose Secret owns kubeadm-certs (TTL 2h, no usages, no groups).
@@ -213,6 +235,20 @@ mod tests {
         tampered[20] ^= 1;
         assert!(decrypt(&key, &tampered).is_err());
         assert!(decrypt(&[8u8; 32], &sealed).is_err());
+    }
+
+    #[test]
+    fn an_upload_is_fresh_only_with_most_of_its_two_hours_left() {
+        let now: jiff::Timestamp = "2026-12-02T12:00:00Z".parse().unwrap();
+        let token = |exp: &str| Secret {
+            data: Some([("expiration".to_string(), ByteString(exp.as_bytes().to_vec()))].into()),
+            ..Default::default()
+        };
+        assert!(fresh(&token("2026-12-02T14:00:00Z"), now));
+        assert!(fresh(&token("2026-12-02T13:55:00Z"), now));
+        assert!(!fresh(&token("2026-12-02T13:54:59Z"), now), "an upload with under 1h55m left is refreshed");
+        assert!(!fresh(&token("garbage"), now));
+        assert!(fresh(&Secret::default(), now));
     }
 
     #[test]

@@ -440,6 +440,7 @@ fn to_node_config<A: ExtraArgs>(
         report: None,
         timeouts: Timeouts::default(),
         skip_phases: vec![],
+        certificate_renewal: Default::default(),
     };
     let unsupported =
         |doc: usize, path: &str, msg: &str| vec![(nodes[doc].locate(path), path.to_string(), msg.to_string())];

@@ -204,6 +204,7 @@ pub fn defaults(role: Role) -> NodeConfig {
         report: None,
         timeouts: Timeouts::default(),
         skip_phases: vec![],
+        certificate_renewal: Default::default(),
     }
 }
 

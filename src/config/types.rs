@@ -60,6 +60,34 @@ pub struct NodeConfig {
     /// Phases to skip, by kubeadm name (`addon/kube-proxy`, `upload-certs`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip_phases: Vec<String>,
+    /// Automatic renewal of the leaf certificates and kubeconfig client certificates
+    /// (`kubeboot-cert-renew.timer` and `kubeboot run` at boot).
+    #[serde(default)]
+    pub certificate_renewal: CertificateRenewal,
+}
+
+/// When kubeboot renews certificates by itself (no kubeadm equivalent: kubeadm renews only
+/// on `kubeadm upgrade` or `kubeadm certs renew` by hand).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CertificateRenewal {
+    /// `false` turns automatic renewal off (the timer and the check at boot do nothing;
+    /// `kubeboot certs renew` by hand still works).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Renew a certificate when it expires within this duration (Go duration, default `720h`, 30 days).
+    #[serde(default = "default_renew_before")]
+    pub before: GoDuration,
+}
+
+impl Default for CertificateRenewal {
+    fn default() -> Self {
+        CertificateRenewal { enabled: true, before: default_renew_before() }
+    }
+}
+
+fn default_renew_before() -> GoDuration {
+    GoDuration::from_hours(720)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -52,6 +52,7 @@ pub fn validate(cfg: &NodeConfig) -> Vec<Problem> {
         check_report(&mut p, r);
     }
     check_timeouts(&mut p, &cfg.timeouts);
+    check_renewal(&mut p, cfg);
     let table = if cfg.role.is_join() { phases::JOIN } else { phases::INIT };
     for (i, s) in cfg.skip_phases.iter().enumerate() {
         let (name, sub) = s.split_once('/').map_or((s.as_str(), None), |(n, s)| (n, Some(s)));
@@ -425,6 +426,31 @@ fn check_report(p: &mut Problems, r: &ReportSpec) {
         if !r.url.as_deref().is_some_and(|u| u.starts_with("https://")) {
             p.add("report.caCert", "is only used for an https report.url; set report.url to https://… or drop it");
         }
+    }
+}
+
+/// Renewing `before` expiry must leave a certificate some life: a window as long as the
+/// validity period would renew every certificate on every run.
+fn check_renewal(p: &mut Problems, cfg: &NodeConfig) {
+    let r = &cfg.certificate_renewal;
+    if !r.enabled {
+        return;
+    }
+    let validity = cfg.cluster.certificate_validity_period;
+    if r.before == GoDuration::default() {
+        p.add(
+            "certificateRenewal.before",
+            "must be longer than 0s (set certificateRenewal.enabled: false to turn renewal off)",
+        );
+    } else if r.before >= validity {
+        p.add(
+            "certificateRenewal.before",
+            format!(
+                "{} is not shorter than cluster.certificateValidityPeriod ({validity}): every certificate would be \
+                 renewed on every run; use a shorter window (default 720h)",
+                r.before
+            ),
+        );
     }
 }
 

@@ -173,6 +173,45 @@ pub fn socket_path(endpoint: &str) -> Result<PathBuf> {
     }
 }
 
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ListPodSandboxRequest {
+    #[prost(message, optional, tag = "1")]
+    pub filter: Option<PodSandboxFilter>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PodSandboxFilter {
+    #[prost(string, tag = "1")]
+    pub id: String,
+    #[prost(message, optional, tag = "2")]
+    pub state: Option<PodSandboxStateValue>,
+    #[prost(map = "string, string", tag = "3")]
+    pub label_selector: std::collections::HashMap<String, String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PodSandboxStateValue {
+    /// 0 SANDBOX_READY, 1 SANDBOX_NOTREADY.
+    #[prost(int32, tag = "1")]
+    pub state: i32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ListPodSandboxResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub items: Vec<PodSandbox>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PodSandbox {
+    #[prost(string, tag = "1")]
+    pub id: String,
+    #[prost(int32, tag = "3")]
+    pub state: i32,
+    #[prost(int64, tag = "4")]
+    pub created_at: i64,
+}
+
 /// A connection to the runtime's CRI socket. Every call is bounded by its own deadline
 /// because a pull legitimately takes minutes while a status call should take milliseconds.
 pub struct CriClient {
@@ -222,6 +261,21 @@ impl CriClient {
     pub async fn version(&mut self) -> Result<VersionResponse> {
         let t = self.timeout;
         self.call("/runtime.v1.RuntimeService/Version", VersionRequest { version: "v1".into() }, t).await
+    }
+
+    /// The ids of the READY pod sandboxes carrying every label of `labels`, newest first.
+    pub async fn ready_pod_sandboxes(&mut self, labels: &[(&str, &str)]) -> Result<Vec<String>> {
+        let t = self.timeout;
+        let filter = PodSandboxFilter {
+            id: String::new(),
+            state: Some(PodSandboxStateValue { state: 0 }),
+            label_selector: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        let req = ListPodSandboxRequest { filter: Some(filter) };
+        let resp: ListPodSandboxResponse = self.call("/runtime.v1.RuntimeService/ListPodSandbox", req, t).await?;
+        let mut items: Vec<PodSandbox> = resp.items.into_iter().filter(|p| p.state == 0).collect();
+        items.sort_by_key(|p| std::cmp::Reverse(p.created_at));
+        Ok(items.into_iter().map(|p| p.id).collect())
     }
 
     pub async fn status(&mut self, verbose: bool) -> Result<StatusResponse> {

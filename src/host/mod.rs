@@ -16,6 +16,7 @@ pub mod cri;
 pub mod facts;
 pub mod net;
 pub mod nss_guard;
+pub mod restart;
 pub mod systemd;
 
 #[derive(Debug, Clone)]

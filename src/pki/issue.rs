@@ -24,7 +24,8 @@ use super::table::{SanList, Usage};
 #[derive(Debug, Clone)]
 pub struct CertRequest {
     pub cn: String,
-    pub org: Option<String>,
+    /// Subject O, in order (kubeadm's own certificates carry at most one).
+    pub orgs: Vec<String>,
     pub usages: Vec<Usage>,
     pub sans: SanList,
     pub not_before: OffsetDateTime,
@@ -76,8 +77,17 @@ pub fn self_signed_ca(req: &CertRequest, key: &PrivateKey) -> Result<Vec<u8>> {
 
 fn base_params(req: &CertRequest) -> Result<CertificateParams> {
     let mut dn = DistinguishedName::new();
-    if let Some(o) = &req.org {
-        dn.push(DnType::OrganizationName, o.as_str());
+    // rcgen keeps one value per attribute type, so a second O goes in under its OID as a
+    // "custom" type (the same OID on the wire); a third cannot be expressed and is refused
+    // rather than dropped. kubeadm's own certificates carry at most one.
+    match req.orgs.as_slice() {
+        [] => {}
+        [o] => dn.push(DnType::OrganizationName, o.as_str()),
+        [o1, o2] => {
+            dn.push(DnType::OrganizationName, o1.as_str());
+            dn.push(DnType::CustomDnType(vec![2, 5, 4, 10]), o2.as_str());
+        }
+        _ => bail!("{}: kubeboot can put at most two organizations (O) in a certificate subject", req.cn),
     }
     dn.push(DnType::CommonName, req.cn.as_str());
     let mut sans = Vec::with_capacity(req.sans.dns.len() + req.sans.ips.len());
@@ -141,6 +151,14 @@ pub struct CertInfo {
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
     pub spki_der: Vec<u8>,
+    /// Extended key usages kubeboot knows (serverAuth, clientAuth), in kubeadm's order.
+    pub usages: Vec<Usage>,
+    /// The certificate has extended key usages other than serverAuth and clientAuth.
+    pub other_usages: bool,
+    /// The serial number, big-endian bytes.
+    pub serial: Vec<u8>,
+    /// The key algorithm of the certified public key (`None` when not one kubeadm makes).
+    pub key_algorithm: Option<crate::config::EncryptionAlgorithm>,
 }
 
 impl CertInfo {
@@ -165,7 +183,27 @@ impl CertInfo {
                 }
             }
         }
+        let (mut usages, mut other_usages) = (Vec::new(), false);
+        if let Ok(Some(eku)) = cert.extended_key_usage() {
+            let eku = eku.value;
+            if eku.server_auth {
+                usages.push(Usage::ServerAuth);
+            }
+            if eku.client_auth {
+                usages.push(Usage::ClientAuth);
+            }
+            other_usages = eku.any
+                || eku.code_signing
+                || eku.email_protection
+                || eku.time_stamping
+                || eku.ocsp_signing
+                || !eku.other.is_empty();
+        }
         Ok(CertInfo {
+            usages,
+            other_usages,
+            serial: cert.raw_serial().to_vec(),
+            key_algorithm: key_algorithm(&cert),
             cn: text(&mut subject.iter_common_name()).into_iter().next().unwrap_or_default(),
             orgs: text(&mut subject.iter_organization()),
             dns,
@@ -175,6 +213,26 @@ impl CertInfo {
             not_after: cert.validity().not_after.to_datetime(),
             spki_der: cert.public_key().raw.to_vec(),
         })
+    }
+}
+
+/// The `encryptionAlgorithm` that makes keys like the certified one.
+fn key_algorithm(cert: &X509Certificate) -> Option<crate::config::EncryptionAlgorithm> {
+    use crate::config::EncryptionAlgorithm as A;
+    use x509_parser::public_key::PublicKey;
+    match cert.public_key().parsed().ok()? {
+        PublicKey::RSA(rsa) => match rsa.key_size() {
+            2048 => Some(A::Rsa2048),
+            3072 => Some(A::Rsa3072),
+            4096 => Some(A::Rsa4096),
+            _ => None,
+        },
+        PublicKey::EC(ec) => match ec.key_size() {
+            256 => Some(A::EcdsaP256),
+            384 => Some(A::EcdsaP384),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -3,9 +3,11 @@
 //! phase below, which reuses what exists, honours a user-supplied or external CA, and makes
 //! the rest with every new key generated in one parallel batch.
 
+pub mod csr;
 mod issue;
 mod keys;
 mod pin;
+pub mod renew;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -157,7 +159,7 @@ impl CertsRun<'_> {
         let validity = time::Duration::try_from(validity.as_duration()).context("validity period too large")?;
         Ok(CertRequest {
             cn: spec.common_name(&self.ctx.node),
-            org: spec.org.map(str::to_string),
+            orgs: spec.org.map(str::to_string).into_iter().collect(),
             usages: spec.usages.to_vec(),
             sans: spec.alt_names(&self.ctx.node),
             not_before: self.now - BACKDATE,
@@ -327,7 +329,7 @@ impl CertsRun<'_> {
 }
 
 /// A CA is usable when it is a CA, current, and (if present) matches its key.
-fn check_ca(ca: &Authority, what: &str, now: OffsetDateTime) -> Result<()> {
+pub(crate) fn check_ca(ca: &Authority, what: &str, now: OffsetDateTime) -> Result<()> {
     let info = ca.info().with_context(|| what.to_string())?;
     if !info.is_ca {
         bail!("{what} is not a CA certificate (BasicConstraints CA:FALSE)");

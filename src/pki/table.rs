@@ -51,6 +51,23 @@ impl CertSpec {
     pub fn is_ca(&self) -> bool {
         self.ca.is_none()
     }
+
+    /// kubeadm's `LongName` (certlist.go), as `kubeadm certs renew` prints it.
+    pub fn long_name(&self) -> &'static str {
+        match self.name {
+            "ca" => "self-signed Kubernetes CA to provision identities for other Kubernetes components",
+            "apiserver" => "certificate for serving the Kubernetes API",
+            "apiserver-kubelet-client" => "certificate for the API server to connect to kubelet",
+            "front-proxy-ca" => "self-signed CA to provision identities for front proxy",
+            "front-proxy-client" => "certificate for the front proxy client",
+            "etcd-ca" => "self-signed CA to provision identities for etcd",
+            "etcd-server" => "certificate for serving etcd",
+            "etcd-peer" => "certificate for etcd nodes to communicate with each other",
+            "etcd-healthcheck-client" => "certificate for liveness probes to healthcheck etcd",
+            "apiserver-etcd-client" => "certificate the apiserver uses to access etcd",
+            other => other,
+        }
+    }
 }
 
 use AltNames as San;

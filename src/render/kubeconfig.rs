@@ -54,6 +54,17 @@ impl KubeconfigSpec {
         format!("{KUBERNETES_DIR}/{}", self.file)
     }
 
+    /// kubeadm's long name for the certificate embedded in this file (`certs renew` output).
+    pub fn long_name(&self) -> &'static str {
+        match self.name {
+            "admin" => "certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself",
+            "super-admin" => "certificate embedded in the kubeconfig file for the super-admin",
+            "controller-manager" => "certificate embedded in the kubeconfig file for the controller manager to use",
+            "scheduler" => "certificate embedded in the kubeconfig file for the scheduler manager to use",
+            _ => "certificate embedded in the kubeconfig file for the kubelet",
+        }
+    }
+
     pub fn user(&self, node: &Resolved) -> String {
         self.user.map(str::to_string).unwrap_or_else(|| format!("system:node:{}", node.node_name))
     }
@@ -76,15 +87,25 @@ pub fn kubeconfigs_for(node: &Resolved) -> impl Iterator<Item = &'static Kubecon
 
 /// The kubeconfig text for a user with an embedded client certificate.
 pub fn render(node: &Resolved, spec: &KubeconfigSpec, ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<String> {
-    let cluster = &node.cfg.cluster.name;
-    let user = spec.user(node);
+    render_user(&node.cfg.cluster.name, &spec.server_url(node), &spec.user(node), ca_pem, cert_pem, key_pem)
+}
+
+/// kubeadm's `CreateWithCerts`: one cluster, one user, context `<user>@<cluster>`.
+pub fn render_user(
+    cluster: &str,
+    server: &str,
+    user: &str,
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<String> {
     let context = format!("{user}@{cluster}");
     to_yaml(&json!({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": cluster, "cluster": {
             "certificate-authority-data": B64.encode(ca_pem),
-            "server": spec.server_url(node),
+            "server": server,
         }}],
         "contexts": [{"name": context, "context": {"cluster": cluster, "user": user}}],
         "current-context": context,
@@ -102,7 +123,7 @@ pub fn client_cert_request(node: &Resolved, spec: &KubeconfigSpec, ca: &Authorit
         .context("certificateValidityPeriod too large")?;
     Ok(CertRequest {
         cn: spec.user(node),
-        org: spec.org.map(str::to_string),
+        orgs: spec.org.map(str::to_string).into_iter().collect(),
         usages: vec![Usage::ClientAuth],
         sans: SanList::default(),
         not_before: ca.info()?.not_before,
@@ -201,4 +222,55 @@ fn check_existing(node: &Resolved, spec: &KubeconfigSpec, bytes: &[u8], ca: &Aut
         );
     }
     Ok(())
+}
+
+/// The current context's embedded client certificate (PEM) of a kubeconfig, as kubeadm's
+/// renewal reads it: the context, its cluster (with embedded CA data) and its user must exist.
+pub fn client_cert_pem(path: &str, text: &str) -> Result<Vec<u8>> {
+    let (config, _, user) = current_entries(path, text)?;
+    let data = config["users"]
+        .as_array()
+        .and_then(|users| users.iter().find(|u| u["name"] == user.as_str()))
+        .and_then(|u| u["user"]["client-certificate-data"].as_str())
+        .filter(|d| !d.is_empty())
+        .with_context(|| format!("kubeConfig file {path} does not have an embedded client certificate"))?;
+    B64.decode(data.trim()).with_context(|| format!("{path}: client-certificate-data is not base64"))
+}
+
+/// kubeadm's renewal write (`kubeConfigReadWriter.Write`): the current context's cluster gets
+/// the CA from ca.crt, its user the new client certificate and key; everything else is kept.
+pub fn replace_credentials(path: &str, text: &str, ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<String> {
+    let (mut config, cluster, user) = current_entries(path, text)?;
+    let entry = |config: &mut serde_json::Value, list: &str, name: &str| -> Result<()> {
+        let found = config[list].as_array().is_some_and(|l| l.iter().any(|e| e["name"] == name));
+        if !found {
+            bail!("invalid kubeConfig file {path}: missing {list} entry {name}");
+        }
+        Ok(())
+    };
+    entry(&mut config, "clusters", &cluster)?;
+    entry(&mut config, "users", &user)?;
+    for c in config["clusters"].as_array_mut().into_iter().flatten().filter(|c| c["name"] == cluster.as_str()) {
+        c["cluster"]["certificate-authority-data"] = json!(B64.encode(ca_pem));
+    }
+    for u in config["users"].as_array_mut().into_iter().flatten().filter(|u| u["name"] == user.as_str()) {
+        u["user"]["client-certificate-data"] = json!(B64.encode(cert_pem));
+        u["user"]["client-key-data"] = json!(B64.encode(key_pem));
+    }
+    to_yaml(&config)
+}
+
+/// The parsed kubeconfig and the cluster and user names of its current context.
+fn current_entries(path: &str, text: &str) -> Result<(serde_json::Value, String, String)> {
+    let config: serde_json::Value =
+        serde_saphyr::from_str(text).with_context(|| format!("failed to load kubeConfig file {path}"))?;
+    let current = config["current-context"].as_str().unwrap_or_default().to_string();
+    let context = config["contexts"]
+        .as_array()
+        .and_then(|l| l.iter().find(|c| c["name"] == current.as_str()))
+        .map(|c| c["context"].clone())
+        .with_context(|| format!("invalid kubeConfig file {path}: missing context {current}"))?;
+    let cluster = context["cluster"].as_str().unwrap_or_default().to_string();
+    let user = context["user"].as_str().unwrap_or_default().to_string();
+    Ok((config, cluster, user))
 }

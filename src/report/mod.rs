@@ -59,6 +59,9 @@ pub struct Status {
     /// Preflight findings of this run (`{errors, warnings, findings: [...]}`), when preflight ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preflight: Option<serde_json::Value>,
+    /// The last certificate renewal run on this node (timer or boot), once one ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_renewal: Option<crate::renewal::RenewalStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +110,7 @@ impl Status {
             phases: vec![],
             error: None,
             preflight: None,
+            certificate_renewal: None,
         }
     }
 

@@ -498,7 +498,7 @@ fn node_client_cert(cluster_ca: &Node, node_name: &str) -> String {
     let now = time::OffsetDateTime::now_utc();
     let req = CertRequest {
         cn: format!("system:node:{node_name}"),
-        org: Some("system:nodes".into()),
+        orgs: vec!["system:nodes".into()],
         usages: vec![Usage::ClientAuth],
         sans: Default::default(),
         not_before: now,

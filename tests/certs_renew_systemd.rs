@@ -1,0 +1,79 @@
+//! systemd/kubeboot-cert-renew.{timer,service} pass the real `systemd-analyze verify` in a root
+//! holding the distro's units and the binary at its ExecStart path, and fail it when the binary
+//! is missing (so the check is real). The schedule and the command the timer runs are asserted,
+//! and that command parses with the real binary.
+
+use std::path::Path;
+use std::process::Command;
+
+const SERVICE: &str = include_str!("../systemd/kubeboot-cert-renew.service");
+const TIMER: &str = include_str!("../systemd/kubeboot-cert-renew.timer");
+
+fn verify_root(with_binary: bool) -> (bool, String) {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::fs::create_dir_all(r.join("usr/lib/systemd")).unwrap();
+    let out =
+        Command::new("cp").arg("-r").arg("/usr/lib/systemd/system").arg(r.join("usr/lib/systemd/")).output().unwrap();
+    assert!(out.status.success(), "copying the system units: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::create_dir_all(r.join("etc/systemd/system")).unwrap();
+    std::fs::write(r.join("etc/systemd/system/kubeboot-cert-renew.service"), SERVICE).unwrap();
+    std::fs::write(r.join("etc/systemd/system/kubeboot-cert-renew.timer"), TIMER).unwrap();
+    if with_binary {
+        std::fs::create_dir_all(r.join("usr/local/bin")).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_kubeboot"), r.join("usr/local/bin/kubeboot")).unwrap();
+    }
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(format!("--root={}", r.display()))
+        .arg("/etc/systemd/system/kubeboot-cert-renew.timer")
+        .arg("/etc/systemd/system/kubeboot-cert-renew.service")
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn systemd_analyze_verify_passes_for_timer_and_service() {
+    if !Path::new("/usr/bin/systemd-analyze").exists() || !Path::new("/usr/lib/systemd/system/sysinit.target").exists()
+    {
+        eprintln!("SKIP: systemd-analyze or the system units are missing (Debian package `systemd`)");
+        return;
+    }
+    let (ok, out) = verify_root(true);
+    assert!(ok && out.trim().is_empty(), "systemd-analyze verify:\n{out}");
+    let (ok, out) = verify_root(false);
+    assert!(!ok && out.contains("/usr/local/bin/kubeboot"), "verify must notice the missing binary:\n{out}");
+}
+
+fn lines(unit: &str) -> Vec<&str> {
+    unit.lines().map(str::trim).filter(|l| !l.starts_with('#') && !l.is_empty()).collect()
+}
+
+#[test]
+fn timer_is_daily_randomised_and_persistent() {
+    let l = lines(TIMER);
+    for want in ["OnCalendar=daily", "Persistent=true", "WantedBy=timers.target"] {
+        assert!(l.contains(&want), "timer lacks `{want}`");
+    }
+    assert!(l.iter().any(|x| x.starts_with("RandomizedDelaySec=") && !x.ends_with("=0")), "timer not randomised");
+}
+
+#[test]
+fn service_runs_renew_with_the_configured_window_and_restart() {
+    let l = lines(SERVICE);
+    assert!(l.contains(&"Type=oneshot"));
+    let exec = l.iter().find(|x| x.starts_with("ExecStart=")).expect("ExecStart");
+    let argv: Vec<&str> = exec.trim_start_matches("ExecStart=").split_whitespace().collect();
+    assert_eq!(argv[0], "/usr/local/bin/kubeboot");
+    assert_eq!(&argv[1..4], ["certs", "renew", "all"]);
+    assert!(argv.contains(&"--expiring-within") && argv.contains(&"--restart"), "{exec}");
+    // The real binary accepts exactly these arguments: on an empty root it finds nothing and
+    // says so (exit 0) instead of failing on its command line.
+    let root = tempfile::tempdir().unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_kubeboot")).args(&argv[1..]).arg("--root").arg(root.path()).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("nothing due within 720h0m0s"), "{text}");
+}
