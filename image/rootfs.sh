@@ -19,6 +19,13 @@ sed -i 's/^MODULES=.*/MODULES=list/' "$root/etc/initramfs-tools/initramfs.conf"
 printf 'virtio_pci\nvirtio_blk\n' >>"$root/etc/initramfs-tools/modules"
 chroot "$root" update-initramfs -u -k all >/dev/null 2>&1
 
+# CNI plugins where the kubelet and every CNI's manifests look for them (Debian ships them in
+# /usr/lib/cni).
+mkdir -p "$root/opt/cni/bin"
+for plugin in "$root"/usr/lib/cni/*; do
+  ln -sfn "/usr/lib/cni/$(basename "$plugin")" "$root/opt/cni/bin/$(basename "$plugin")"
+done
+
 # Comparison variant with cloud-init (EXTRA_PACKAGES=cloud-init): look only for NoCloud, as
 # kubeboot does on this VM, instead of probing every cloud's metadata service.
 if [ -d "$root/etc/cloud/cloud.cfg.d" ]; then
