@@ -113,6 +113,34 @@ fn errors_of_every_command_are_redacted() {
     }
 }
 
+/// A discovery URL with a password, refused by the server: neither `join`'s progress line nor
+/// its error shows the password.
+#[test]
+fn a_join_discovery_url_password_is_not_echoed() {
+    let root = Root::new();
+    let cfg = root.path().join("w.yaml");
+    std::fs::write(
+        &cfg,
+        "apiVersion: kubeboot.io/v1alpha1\nkind: NodeConfig\nrole: worker\nnode:\n  name: worker-1\ncluster:\n  \
+         kubernetesVersion: v1.33.5\njoin:\n  apiServerEndpoint: 127.0.0.1:1\n  token: abcdef.0123456789abcdef\n  \
+         discoveryFile: https://bob:S3cretPassw0rd@127.0.0.1:1/cluster-info.yaml\ntimeouts:\n  discovery: 2s\n",
+    )
+    .unwrap();
+    for format in ["text", "json"] {
+        let out = root
+            .kubeboot()
+            .args(["join", "phase", "discovery", "--config"])
+            .arg(&cfg)
+            .args(["-vvv", "--log-format", format])
+            .output()
+            .unwrap();
+        let t = text(&out);
+        assert_ne!(out.status.code(), Some(0), "{t}");
+        assert!(t.contains("127.0.0.1:1/cluster-info.yaml"), "the URL is still named\n{t}");
+        assert!(!t.contains("S3cretPassw0rd"), "the password is echoed\n{t}");
+    }
+}
+
 /// The cluster phases of init (bootstrap token, upload-certs with a generated certificate key,
 /// kubelet-finalize, addons) against the API server stand-in, at -vvv in both log formats: no
 /// canary token, no generated certificate key and no private key in any log line or error.
