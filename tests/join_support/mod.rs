@@ -259,8 +259,7 @@ impl Node {
         kubeboot().args(args).arg("--config").arg(&self.config).arg("--root").arg(self.root()).output().unwrap()
     }
 
-    /// Every file under the root, as node paths, but the host lock every host-changing command
-    /// takes (/run/lock/kubeboot.lock, a tmpfs file that is never written).
+    /// Every file under the root, as node paths.
     pub fn files(&self) -> Vec<String> {
         fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
             for e in std::fs::read_dir(dir).unwrap() {
@@ -274,7 +273,6 @@ impl Node {
         }
         let mut out = Vec::new();
         walk(&self.root(), &self.root(), &mut out);
-        out.retain(|f| f != "/run/lock/kubeboot.lock");
         out.sort();
         out
     }
