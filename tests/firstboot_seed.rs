@@ -157,7 +157,7 @@ fn kubeboot_run_finds_iso_vfat_and_config_drive_seeds_on_loop_devices_by_label()
     if !have("xorriso") || !have("mkfs.vfat") || !have("mcopy") || !have("losetup") {
         return;
     }
-    let stray = volume::find_by_label(nocloud::LABELS);
+    let stray = volume::find_by_label(nocloud::LABELS).unwrap();
     assert!(
         stray.is_empty(),
         "a cidata device is already attached on this machine: {:?}",

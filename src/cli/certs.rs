@@ -127,7 +127,7 @@ fn renew(g: &Global, a: RenewArgs) -> Result<ExitCode> {
     }
     // One kubeboot at a time on a node: first boot (which renews at boot itself), the timer,
     // an operator. A second one exits 75 (busy) without writing.
-    let _lock = if g.dry_run { None } else { Some(crate::workflow::lock::RunLock::acquire(&host)?) };
+    let _lock = if g.dry_run { None } else { Some(crate::workflow::lock::HostLock::acquire(&host, "certs renew")?) };
     let mut pods = if a.restart && !g.dry_run { renewal::live_pods(&host) } else { None };
     let pods_dyn = pods.as_mut().map(|p| p as &mut dyn crate::host::restart::Pods);
     let mut say = |line: String| println!("{line}");

@@ -106,6 +106,8 @@ fn pull(g: &Global, a: &ImagesArgs) -> Result<ExitCode> {
     use crate::preflight::images::pull_one;
     let node = images_node(g, a)?;
     let host = g.host();
+    // Pulling changes the runtime's image store, which a run's preflight also pulls into.
+    let _lock = crate::workflow::lock::HostLock::acquire(&host, "config images pull")?;
     let (_, socket) =
         crate::host::cri::node_endpoint(&host, node.cfg.node.cri_socket.as_deref()).map_err(anyhow::Error::msg)?;
     // Never means "do not pull": the command pulls anyway, as kubeadm's does.

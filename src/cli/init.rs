@@ -48,6 +48,7 @@ pub fn run(g: &Global, a: InitArgs) -> Result<ExitCode> {
         ctx.node.cfg.upload_certs = true;
     }
     super::require_role(&ctx, &[crate::config::Role::ControlPlane], "init")?;
+    let _lock = super::host_lock(&ctx, "init")?;
     match a.sub {
         Some(InitSub::Phase(p)) => workflow::run_one(&mut ctx, phases::INIT, &p.name, p.sub.as_deref())?,
         None => {

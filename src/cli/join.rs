@@ -42,6 +42,7 @@ pub struct PhaseArgs {
 pub fn run(g: &Global, a: JoinArgs) -> Result<ExitCode> {
     let mut ctx = super::load_ctx(g, a.config.as_deref(), &a.ignore_preflight_errors, &a.skip_phases)?;
     super::require_role(&ctx, &[crate::config::Role::Worker, crate::config::Role::ControlPlaneJoin], "join")?;
+    let _lock = super::host_lock(&ctx, "join")?;
     match a.sub {
         Some(JoinSub::Phase(p)) => workflow::run_one(&mut ctx, phases::JOIN, &p.name, p.sub.as_deref())?,
         None => workflow::run_phases(&mut ctx, phases::JOIN, &mut workflow::NoObserver)?,

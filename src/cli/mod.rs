@@ -116,7 +116,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             let code = crate::error::exit_code_of(&e);
-            eprintln!("error: {}", render_chain(&e));
+            eprintln!("error: {}", crate::report::redact::redact(&render_chain(&e)));
             ExitCode::from(code)
         }
     }
@@ -144,7 +144,10 @@ fn init_logging(g: &Global) {
     };
     let filter =
         EnvFilter::try_from_env("KUBEBOOT_LOG").unwrap_or_else(|_| EnvFilter::new(format!("kubeboot={level},warn")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(crate::report::log::RedactingStderr)
+        .with_target(false);
     let _ = match g.log_format {
         LogFormat::Text => builder.without_time().try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -162,6 +165,7 @@ pub(crate) fn load_ctx(
     use crate::error::{Exit, coded};
     let path = config.ok_or_else(|| coded(Exit::InvalidInput, "--config FILE is required"))?;
     let cfg = crate::config::load_file(path).map_err(|d| coded(Exit::InvalidInput, d.to_string()))?;
+    crate::report::Redactor::from_config(&cfg); // its secrets are redacted from every message now
     let host = g.host();
     let id = crate::config::HostIdentity::detect(&host);
     let node = crate::config::Resolved::new(cfg, &id).map_err(|e| coded(Exit::InvalidInput, format!("{e:#}")))?;
@@ -170,6 +174,17 @@ pub(crate) fn load_ctx(
     ctx.ignore_preflight.extend(ignore_preflight.iter().cloned());
     ctx.skip_phases.extend(skip_phases.iter().cloned());
     Ok(ctx)
+}
+
+/// The host lock for a command that changes the host; none for `--dry-run`, which changes nothing.
+pub(crate) fn host_lock(
+    ctx: &crate::workflow::Ctx,
+    cmd: &str,
+) -> anyhow::Result<Option<crate::workflow::lock::HostLock>> {
+    if ctx.dry_run {
+        return Ok(None);
+    }
+    crate::workflow::lock::HostLock::acquire(&ctx.host, cmd).map(Some)
 }
 
 pub(crate) fn require_role(

@@ -21,6 +21,8 @@ pub fn run(g: &Global, a: RenderArgs) -> Result<ExitCode> {
     let mut ctx = super::load_ctx(g, a.config.as_deref(), &[], &[])?;
     super::require_role(&ctx, &[crate::config::Role::ControlPlane], "render")?;
     ctx.render_only = true;
+    // Rendering into a scratch root changes no host and must leave only the node's files there.
+    let _lock = if ctx.host.is_live() { super::host_lock(&ctx, "render")? } else { None };
     for name in phases::RENDER {
         workflow::run_one(&mut ctx, phases::INIT, name, None)?;
     }

@@ -26,12 +26,15 @@ pub fn run(g: &Global, a: ResetArgs) -> Result<ExitCode> {
     if let Some(path) = &a.config {
         let cfg = crate::config::load_file(path)
             .map_err(|d| crate::error::coded(crate::error::Exit::InvalidInput, d.to_string()))?;
+        crate::report::Redactor::from_config(&cfg);
         targets.certificates_dir = cfg.cluster.certificates_dir.clone();
         targets.etcd_data_dir = match (&cfg.cluster.etcd.external, cfg.role.is_control_plane()) {
             (None, true) => Some(cfg.cluster.etcd.local.unwrap_or_default().data_dir),
             _ => None,
         };
     }
+    // Never while a run, init or join is writing; the lock file itself is outside what reset removes.
+    let _lock = if g.dry_run { None } else { Some(crate::workflow::lock::HostLock::acquire(&host, "reset")?) };
     if !a.force && !g.dry_run {
         if !std::io::stdin().is_terminal() {
             anyhow::bail!("reset removes this node's certificates, kubeconfigs and manifests; pass --force to confirm");

@@ -19,7 +19,7 @@ use crate::report::{self, Progress, Redactor, Status};
 use crate::source::{self, Env, UserData};
 use crate::workflow::failpoint::Failpoint;
 use crate::workflow::journal::{self, Journal, Prior};
-use crate::workflow::lock::RunLock;
+use crate::workflow::lock::HostLock;
 use crate::workflow::{self, Ctx, Phase, PhaseObserver, phases};
 
 #[derive(Debug, Args)]
@@ -54,7 +54,7 @@ pub fn run(g: &Global, a: RunArgs) -> Result<ExitCode> {
         return dry_run(&host, &a);
     }
     // First, before any write: a second concurrent run stops here with exit 75.
-    let _lock = RunLock::acquire(&host)?;
+    let _lock = HostLock::acquire(&host, "run")?;
     let mut progress = Progress::new(&host, Status::new());
     let mut report_to = None;
     match provision(&host, &a, &mut progress, &mut report_to) {
@@ -81,8 +81,16 @@ fn provision(
     progress: &mut Progress,
     report_to: &mut Option<config::ReportSpec>,
 ) -> Result<bool, Failure> {
+    // Written before probing (a seed device can take up to its deadline): `kubeboot status`
+    // shows a running boot at `datasource` instead of nothing. Not over this boot's finished
+    // status: a re-run of a finished instance writes nothing.
+    progress.status.current_phase = Some("datasource".into());
+    if !finished_this_boot(host) {
+        progress.save().map_err(at("datasource"))?;
+    }
     let env = Env::detect(host);
     let ud = source::find(&env, a.user_data.as_ref(), &a.datasource).map_err(at("datasource"))?;
+    progress.status.current_phase = None;
     let instance_id = instance_id(host, &ud).map_err(at("datasource"))?;
     progress.status.instance_id = Some(instance_id.clone());
     progress.status.source = Some(ud.origin.clone());
@@ -126,6 +134,15 @@ fn provision(
     }
     journal.finish().map_err(at("journal"))?;
     Ok(true)
+}
+
+/// Whether /run/kubeboot/status.json says done (this boot already provisioned or restored).
+fn finished_this_boot(host: &Host) -> bool {
+    host.read_opt(report::files::STATUS_FILE)
+        .ok()
+        .flatten()
+        .and_then(|b| serde_json::from_slice::<Status>(&b).ok())
+        .is_some_and(|s| s.state == report::State::Done)
 }
 
 /// A run killed mid-write may have left dot-prefixed temp files beside its targets; clear them
@@ -172,6 +189,10 @@ fn resolve(host: &Host, cfg: NodeConfig, ud: &UserData) -> Result<Resolved> {
     let mut id = HostIdentity::detect(host);
     if let Some(h) = ud.meta.local_hostname.as_deref().filter(|h| !h.is_empty()) {
         id.hostname = h.to_lowercase();
+        if cfg.node.name.is_none() {
+            config::resolve::check_node_name(&id.hostname, &format!("meta-data local-hostname ({})", ud.origin))
+                .map_err(|e| coded(Exit::InvalidInput, format!("{e:#}")))?;
+        }
     }
     Resolved::new(cfg, &id).map_err(|e| coded(Exit::InvalidInput, format!("{e:#}")))
 }

@@ -34,6 +34,7 @@ pub fn certificate_key(ctx: &Ctx) -> Result<String> {
             hex(&bytes)
         })?,
     };
+    crate::report::redact::register(&key);
     decode_key(&key)?;
     Ok(key)
 }

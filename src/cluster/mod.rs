@@ -155,11 +155,14 @@ pub fn persisted_secret(host: &Host, name: &str, generate: impl FnOnce() -> Stri
     if let Some(bytes) = host.read_opt(&path).with_context(|| format!("reading {path}"))? {
         let value = String::from_utf8(bytes).with_context(|| format!("{path} is not UTF-8"))?.trim().to_string();
         if !value.is_empty() {
+            crate::report::redact::register(&value);
             return Ok(value);
         }
     }
     host.ensure_dir(STATE_DIR, 0o700)?;
     let value = generate();
+    // A generated secret (the certificate key) is redacted from every later message.
+    crate::report::redact::register(&value);
     host.write_atomic(&path, format!("{value}\n").as_bytes(), 0o600)?;
     Ok(value)
 }

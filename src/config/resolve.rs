@@ -31,6 +31,18 @@ pub struct Resolved {
     pub gates: FeatureGates,
 }
 
+/// A node name must be a DNS-1123 subdomain, as kubeadm requires: it becomes a kubelet flag,
+/// a certificate name and an API object name. `source` says where the name came from.
+pub fn check_node_name(name: &str, source: &str) -> Result<()> {
+    super::validate::dns1123_subdomain(name).map_err(|e| {
+        anyhow!(
+            "the node name `{}` from {source} is not a valid node name: it {e}; set node.name in the \
+             user-data to a DNS-1123 name such as `worker-1`",
+            name.escape_debug()
+        )
+    })
+}
+
 /// Facts about the machine that fill in defaults (kubeadm does the same lookups).
 #[derive(Debug, Clone, Default)]
 pub struct HostIdentity {
@@ -62,9 +74,14 @@ impl Resolved {
         let version = KubeVersion::parse(&cfg.cluster.kubernetes_version).map_err(|e| anyhow!(e))?;
         let node_name = match &cfg.node.name {
             Some(n) => n.clone(),
-            None if !id.hostname.is_empty() => id.hostname.clone(),
+            None if !id.hostname.is_empty() => {
+                check_node_name(&id.hostname, "the host name (/proc/sys/kernel/hostname)")?;
+                id.hostname.clone()
+            }
             None => anyhow::bail!("node.name is not set and the host name could not be read; set node.name"),
         };
+        // node.name passed `validate`; checked again because it lands in kubelet flags and certificates.
+        check_node_name(&node_name, "node.name")?;
         let advertise_address = match &cfg.node.advertise_address {
             Some(a) => Some(a.parse().with_context(|| format!("node.advertiseAddress `{a}`"))?),
             None if cfg.role.is_control_plane() => Some(id.default_address.context(

@@ -116,9 +116,12 @@ fn check_node(p: &mut Problems, cfg: &NodeConfig) {
             format!("`{s}` must be a unix socket URL such as unix:///var/run/containerd/containerd.sock"),
         );
     }
-    for k in n.labels.keys() {
+    for (k, v) in &n.labels {
         if let Err(e) = qualified_name(k) {
             p.add(format!("node.labels.{k}"), format!("label key `{k}` is invalid: {e}"));
+        }
+        if let Err(e) = label_value(v) {
+            p.add(format!("node.labels.{k}"), format!("label value `{}` is invalid: {e}", v.escape_debug()));
         }
     }
     if let Some(taints) = &n.taints {
@@ -126,9 +129,27 @@ fn check_node(p: &mut Problems, cfg: &NodeConfig) {
             if let Err(e) = qualified_name(&t.key) {
                 p.add(format!("node.taints.{i}.key"), format!("taint key `{}` is invalid: {e}", t.key));
             }
+            if let Some(v) = &t.value
+                && let Err(e) = label_value(v)
+            {
+                p.add(format!("node.taints.{i}.value"), format!("taint value `{}` is invalid: {e}", v.escape_debug()));
+            }
         }
     }
     check_args(p, "node.kubeletExtraArgs", &n.kubelet_extra_args);
+    // These end up in kubeadm-flags.env, which systemd splits at whitespace.
+    for (i, a) in n.kubelet_extra_args.iter().enumerate() {
+        if let Err(bad) = crate::render::kubelet::env_safe(&a.value) {
+            p.add(
+                format!("node.kubeletExtraArgs.{i}.value"),
+                format!(
+                    "`{}` contains {bad}; kubelet flags go into kubeadm-flags.env, where that would split or \
+                     mangle the flag",
+                    a.value.escape_debug()
+                ),
+            );
+        }
+    }
 }
 
 fn check_cluster(p: &mut Problems, c: &ClusterSpec, version: Option<&KubeVersion>) {
@@ -406,7 +427,22 @@ fn check_preflight(p: &mut Problems, pf: &PreflightSpec) {
 fn check_report(p: &mut Problems, r: &ReportSpec) {
     if let Some(u) = &r.url {
         match reqwest::Url::parse(u) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                // Headers carry credentials: never in clear text over a network (loopback is
+                // not one: a collector on this host).
+                let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+                let loopback =
+                    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|a| a.is_loopback());
+                if url.scheme() == "http" && !r.headers.is_empty() && !loopback {
+                    p.add(
+                        "report.headers",
+                        format!(
+                            "are sent in clear text to `{u}`; use an https:// report.url (with report.caCert for a \
+                             private collector), or drop the headers"
+                        ),
+                    );
+                }
+            }
             _ => p.add("report.url", format!("`{u}` is not an http(s) URL")),
         }
     }
@@ -543,6 +579,24 @@ pub fn dns1123_subdomain(s: &str) -> Result<(), String> {
                 "must be lower-case letters, digits, '-' and '.', starting and ending with a letter or digit".into()
             );
         }
+    }
+    Ok(())
+}
+
+/// Kubernetes label value (also taint values): empty, or at most 63 alphanumerics, '-', '_'
+/// or '.', starting and ending alphanumeric.
+fn label_value(s: &str) -> Result<(), String> {
+    let b = s.as_bytes();
+    let alnum = |c: u8| c.is_ascii_alphanumeric();
+    if b.is_empty() {
+        return Ok(());
+    }
+    if b.len() > 63
+        || !alnum(b[0])
+        || !alnum(b[b.len() - 1])
+        || !b.iter().all(|&c| alnum(c) || matches!(c, b'-' | b'_' | b'.'))
+    {
+        return Err("must be at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric".into());
     }
     Ok(())
 }

@@ -8,6 +8,9 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 pub const MAX_DEPTH: usize = 64;
 /// Most nodes an input may expand to through aliases.
 pub const MAX_NODES: usize = 100_000;
+/// Most scalar and key bytes that aliases and anchors may copy: a 1 MiB input aliasing one
+/// long string 100,000 times would otherwise be 100 GB of copies within the node cap.
+pub const MAX_COPIED_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pos {
@@ -113,6 +116,7 @@ pub fn parse(text: &str) -> Result<Vec<Node>, ParseError> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: Vec<(usize, Node)> = Vec::new();
     let mut node_count = 0usize;
+    let mut copied_bytes = 0usize;
     let mut doc_root: Option<Node> = None;
 
     for item in Parser::new_from_str(text) {
@@ -163,21 +167,26 @@ pub fn parse(text: &str) -> Result<Vec<Node>, ParseError> {
                 None => None,
             },
             Event::Alias(id) => {
-                let node = anchors
+                let anchored = anchors
                     .iter()
                     .rev()
                     .find(|(a, _)| *a == id)
-                    .map(|(_, n)| n.clone())
+                    .map(|(_, n)| n)
                     .ok_or_else(|| ParseError { pos, message: "alias refers to an unknown anchor".into() })?;
-                node_count += count_nodes(&node);
-                if node_count > MAX_NODES {
+                // Counted before the copy is made, so a bomb never allocates.
+                let (nodes, bytes) = weight(anchored);
+                node_count += nodes;
+                copied_bytes += bytes;
+                if node_count > MAX_NODES || copied_bytes > MAX_COPIED_BYTES {
                     return Err(ParseError {
                         pos,
                         message: format!(
-                            "aliases expand to more than {MAX_NODES} nodes (an alias bomb?); remove the aliases"
+                            "aliases expand to more than {MAX_NODES} nodes or {MAX_COPIED_BYTES} bytes \
+                             (an alias bomb?); remove the aliases"
                         ),
                     });
                 }
+                let node = anchored.clone();
                 Some((Node { pos, ..node }, 0))
             }
         };
@@ -188,6 +197,14 @@ pub fn parse(text: &str) -> Result<Vec<Node>, ParseError> {
                 return Err(ParseError { pos, message: format!("more than {MAX_NODES} YAML nodes") });
             }
             if anchor != 0 {
+                // The anchor's copy counts too (nested anchors copy their subtrees again).
+                copied_bytes += weight(&node).1;
+                if copied_bytes > MAX_COPIED_BYTES {
+                    return Err(ParseError {
+                        pos,
+                        message: format!("anchors copy more than {MAX_COPIED_BYTES} bytes; remove the anchors"),
+                    });
+                }
                 anchors.push((anchor, node.clone()));
             }
             match stack.last_mut() {
@@ -226,11 +243,16 @@ pub fn parse(text: &str) -> Result<Vec<Node>, ParseError> {
     Ok(docs)
 }
 
-fn count_nodes(n: &Node) -> usize {
+/// Nodes and bytes (scalars and keys, plus a node's own size) a copy of `n` costs.
+fn weight(n: &Node) -> (usize, usize) {
+    let node = std::mem::size_of::<Node>();
     match &n.kind {
-        Kind::Scalar { .. } => 1,
-        Kind::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
-        Kind::Map(entries) => 1 + entries.iter().map(|(_, v)| 1 + count_nodes(v)).sum::<usize>(),
+        Kind::Scalar { value, .. } => (1, node + value.len()),
+        Kind::Seq(items) => items.iter().map(weight).fold((1, node), |(a, b), (c, d)| (a + c, b + d)),
+        Kind::Map(entries) => entries.iter().fold((1, node), |(a, b), (k, v)| {
+            let (c, d) = weight(v);
+            (a + 1 + c, b + k.name.len() + std::mem::size_of::<Key>() + d)
+        }),
     }
 }
 
@@ -276,6 +298,18 @@ mod tests {
             );
         }
         assert!(parse(&bomb).unwrap_err().message.contains("alias"));
+    }
+
+    /// Issue 16 item 3: few aliases of one long string stay under the node cap but would copy
+    /// hundreds of MiB; the copied bytes are counted before any copy is made.
+    #[test]
+    fn aliases_of_a_long_string_are_counted_in_bytes() {
+        // 1,000 copies of 8 KiB: 8 MiB, far under the node cap (harmless to parse without the fix).
+        let bomb = format!("a: &x \"{}\"\nb: [{}]\n", "x".repeat(8 * 1024), vec!["*x"; 1000].join(", "));
+        let e = parse(&bomb).unwrap_err();
+        assert!(e.message.contains("bytes"), "{}", e.message);
+        // The same shape, small, still parses.
+        assert!(parse("a: &x \"long\"\nb: [*x, *x]\n").is_ok());
     }
 
     #[test]

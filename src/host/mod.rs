@@ -19,6 +19,9 @@ pub mod nss_guard;
 pub mod restart;
 pub mod systemd;
 
+/// Symlinks a distribution itself makes; the only ones accepted on a path kubeboot writes.
+const SYSTEM_ALIASES: &[&str] = &["/var/run", "/var/lock", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+
 #[derive(Debug, Clone)]
 pub struct Host {
     root: PathBuf,
@@ -83,22 +86,46 @@ impl Host {
 
     /// Creates a directory and any missing parents. Components that are created get
     /// `mode`; existing ones are left alone (kubeadm's `MkdirAll` semantics).
+    /// A symlink at the directory or any of its ancestors below the root is refused (see
+    /// `refuse_symlinks`): a planted `manifests -> /elsewhere` must not redirect a write.
     pub fn ensure_dir(&self, node_path: impl AsRef<Path>, mode: u32) -> Result<()> {
         let full = self.path(&node_path);
+        self.refuse_symlinks(&full)?;
         match fs::symlink_metadata(&full) {
             Ok(m) if m.is_dir() => return Ok(()),
-            Ok(m) if m.file_type().is_symlink() => {
-                // A symlinked directory is accepted only if it resolves to a directory
-                // (e.g. /var/run -> /run); a dangling or file link is refused.
-                if fs::metadata(&full).map(|m| m.is_dir()).unwrap_or(false) {
-                    return Ok(());
-                }
-                bail!("{} is a symlink that is not a directory; refusing to use it", full.display());
-            }
-            Ok(_) => bail!("{} exists and is not a directory", full.display()),
+            Ok(_) => bail!("{} exists and is not a directory; move it away", full.display()),
             Err(_) => {}
         }
         create_dirs(&full, mode)
+    }
+
+    /// Refuses a symlink at any existing component of `full` below the root (the root itself
+    /// may be one). The distribution's own aliases (/var/run -> /run, merged /usr) are allowed:
+    /// only root can make them, and kubeboot writes nothing below them.
+    fn refuse_symlinks(&self, full: &Path) -> Result<()> {
+        let Ok(rel) = full.strip_prefix(&self.root) else {
+            bail!("{} is outside the root {}", full.display(), self.root.display());
+        };
+        let mut at = self.root.clone();
+        let mut node = PathBuf::from("/");
+        for c in rel.components() {
+            at.push(c);
+            node.push(c);
+            match fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() && !SYSTEM_ALIASES.iter().any(|a| node == Path::new(a)) => {
+                    let to = fs::read_link(&at).map(|t| t.display().to_string()).unwrap_or_else(|_| "?".into());
+                    bail!(
+                        "refusing to write below {}: it is a symlink (to {to}); kubeboot writes only into real \
+                         directories. Replace the link with a directory if it is not an attack",
+                        at.display()
+                    );
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e).with_context(|| format!("inspecting {}", at.display())),
+            }
+        }
+        Ok(())
     }
 
     /// Writes a plan file atomically (see `write_atomic`).
@@ -130,6 +157,7 @@ impl Host {
         let mut staged = Vec::new();
         for &(node_path, contents, mode) in files {
             let target = self.path(node_path);
+            self.refuse_symlinks(target.parent().context("target path has no parent directory")?)?;
             let outcome = inspect_target(&target, contents, mode)?;
             outcomes.push(outcome);
             if outcome != WriteOutcome::Unchanged {
@@ -270,8 +298,18 @@ fn create_dirs(full: &Path, mode: u32) -> Result<()> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue, // made meanwhile: not ours
             r => r.with_context(|| format!("creating directory {}", dir.display()))?,
         }
+        // Never chmod through a link swapped in since the create.
+        if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            bail!("{} became a symlink while being created; refusing to use it", dir.display());
+        }
         fs::set_permissions(dir, fs::Permissions::from_mode(mode))
             .with_context(|| format!("setting mode {mode:04o} on {}", dir.display()))?;
+        // The new entry is durable only once its parent directory is synced.
+        if let Some(parent) = dir.parent() {
+            fs::File::open(parent)
+                .and_then(|d| d.sync_all())
+                .with_context(|| format!("syncing directory {}", parent.display()))?;
+        }
     }
     Ok(())
 }

@@ -82,7 +82,8 @@ pub fn http_proxy(host: String) -> Check {
     Check::new("HTTPProxy", move |env| {
         let port = if host.contains(':') { 1234 } else { 443 };
         let url = if port == 1234 { format!("https://{}:{port}", bracket(&host)) } else { format!("https://{host}") };
-        match env.proxy.proxy_for(&host, port) {
+        // A proxy URL's user:password never reaches a message (console, status.json, report).
+        match env.proxy.proxy_for(&host, port).map(|p| crate::report::redact::redact(&p)) {
             None => vec![],
             Some(proxy) => vec![Problem::warning(
                 format!(
@@ -98,7 +99,7 @@ pub fn http_proxy(host: String) -> Check {
 pub fn http_proxy_cidr(cidr: IpNet) -> Check {
     Check::new("HTTPProxyCIDR", move |env| {
         let ip = indexed_ip(&cidr, 1);
-        match env.proxy.proxy_for(&ip.to_string(), 1234) {
+        match env.proxy.proxy_for(&ip.to_string(), 1234).map(|p| crate::report::redact::redact(&p)) {
             None => vec![],
             Some(proxy) => vec![Problem::warning(
                 format!(

@@ -142,7 +142,11 @@ pub fn merge(base: &mut Value, over: &Value) {
 }
 
 /// `kubeadm-flags.env`: `KUBELET_KUBEADM_ARGS="<sorted flags>"` (Go `%q` quoting).
-pub fn render_flags(node: &Resolved, facts: &KubeletFacts) -> String {
+///
+/// systemd expands `$KUBELET_KUBEADM_ARGS` unquoted, splitting it at whitespace: a value with a
+/// space would become a second kubelet flag. Every flag is checked (`env_safe`) and the file is
+/// refused rather than written with one that is not safe.
+pub fn render_flags(node: &Resolved, facts: &KubeletFacts) -> Result<String> {
     let arg = |name: &str, value: String| Arg { name: name.into(), value };
     let mut defaults = Vec::new();
     if !node.gates.node_local_cri_socket {
@@ -170,8 +174,29 @@ pub fn render_flags(node: &Resolved, facts: &KubeletFacts) -> String {
     if node.node_name != hostname.unwrap_or(&facts.hostname) {
         defaults.push(arg("hostname-override", node.node_name.clone()));
     }
-    let args = super::flags(defaults, extra).join(" ");
-    format!("KUBELET_KUBEADM_ARGS={}\n", go_quote(&args))
+    let flags = super::flags(defaults, extra);
+    for f in &flags {
+        if let Err(bad) = env_safe(f) {
+            bail!(
+                "refusing to write {FLAGS_PATH}: the kubelet flag `{}` contains {bad}, which systemd would split \
+                 into another flag or mangle; fix the value in the user-data (node name, labels, taints or \
+                 kubeletExtraArgs)",
+                f.escape_debug()
+            );
+        }
+    }
+    Ok(format!("KUBELET_KUBEADM_ARGS={}\n", go_quote(&flags.join(" "))))
+}
+
+/// A kubelet flag is safe in kubeadm-flags.env when it has no whitespace, control character,
+/// quote, backslash or `$`: `Err` names the first offending character.
+pub fn env_safe(s: &str) -> Result<(), String> {
+    match s.chars().find(|&c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '`' | '\\' | '$')) {
+        None => Ok(()),
+        Some(c) if c.is_whitespace() => Err(format!("whitespace ({})", c.escape_debug())),
+        Some(c) if c.is_control() => Err(format!("a control character ({})", c.escape_debug())),
+        Some(c) => Err(format!("`{c}`")),
+    }
 }
 
 /// `instance-config.yaml` (1.34+ by default): the node-local part of the kubelet config.
@@ -201,7 +226,7 @@ fn go_quote(s: &str) -> String {
 /// The kubelet-start files, in kubeadm's order: flags, instance config, config.
 pub fn files(node: &Resolved, facts: &KubeletFacts) -> Result<Vec<File>> {
     let mut files =
-        vec![File::new(FLAGS_PATH, FILE_MODE, render_flags(node, facts), "kubelet flags (KUBELET_KUBEADM_ARGS)")];
+        vec![File::new(FLAGS_PATH, FILE_MODE, render_flags(node, facts)?, "kubelet flags (KUBELET_KUBEADM_ARGS)")];
     if let Some(instance) = render_instance_config(node) {
         files.push(File::new(
             INSTANCE_CONFIG_PATH,
@@ -249,11 +274,25 @@ mod tests {
         KubeletFacts { hostname: hostname.into(), systemd_resolved: false }
     }
 
+    /// Defence in depth: a value that slipped past validation is refused, never written.
+    #[test]
+    fn a_flag_that_would_split_is_refused() {
+        for bad in ["n1 --authorization-mode=AlwaysAllow", "n1\n--x", "a\"b", "a\\b", "$(x)"] {
+            let mut n = crate::render::test_node("v1.33.5", "10.0.0.5", "");
+            n.node_name = bad.into();
+            let err = render_flags(&n, &facts("cp-1")).unwrap_err().to_string();
+            assert!(err.contains("refusing to write") && err.contains("kubeadm-flags.env"), "{err}");
+            let mut n = crate::render::test_node("v1.33.5", "10.0.0.5", "");
+            n.cfg.node.labels.insert("zone".into(), bad.into());
+            assert!(render_flags(&n, &facts("cp-1")).is_err(), "label {bad:?}");
+        }
+    }
+
     #[test]
     fn flags_per_version_and_host() {
         let n33 = crate::render::test_node("v1.33.5", "10.0.0.5", "");
         assert_eq!(
-            render_flags(&n33, &facts("cp-1")),
+            render_flags(&n33, &facts("cp-1")).unwrap(),
             "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock \
              --pod-infra-container-image=registry.k8s.io/pause:3.10\"\n"
         );
@@ -261,7 +300,7 @@ mod tests {
         // 1.34: NodeLocalCRISocket moves the socket to instance-config.yaml.
         let n34 = crate::render::test_node("v1.34.1", "10.0.0.5", "");
         assert_eq!(
-            render_flags(&n34, &facts("other-host")),
+            render_flags(&n34, &facts("other-host")).unwrap(),
             "KUBELET_KUBEADM_ARGS=\"--hostname-override=cp-1 --pod-infra-container-image=registry.k8s.io/pause:3.10.1\"\n"
         );
         assert_eq!(

@@ -21,10 +21,14 @@ fn to_json(status: &Status) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Updates the status of the running boot (readable by all: it holds no secrets).
+/// Status and the failure sentinel carry error and preflight messages: redacted, and still
+/// root-only (a message can quote the environment, a proxy URL, a path).
+pub const STATUS_MODE: u32 = 0o600;
+
+/// Updates the status of the running boot.
 pub fn write_status(host: &Host, status: &Status) -> Result<()> {
     host.ensure_dir(RUN_DIR, 0o755)?;
-    host.write_atomic(STATUS_FILE, &to_json(status)?, 0o644)?;
+    host.write_atomic(STATUS_FILE, &to_json(status)?, STATUS_MODE)?;
     Ok(())
 }
 
@@ -32,7 +36,7 @@ pub fn write_status(host: &Host, status: &Status) -> Result<()> {
 pub fn write_final(host: &Host, status: &Status) -> Result<()> {
     write_status(host, status)?;
     host.ensure_dir(crate::workflow::journal::STATE_DIR, 0o700)?;
-    host.write_atomic(PERSISTED_STATUS_FILE, &to_json(status)?, 0o644)?;
+    host.write_atomic(PERSISTED_STATUS_FILE, &to_json(status)?, STATUS_MODE)?;
     write_sentinels(host, status)
 }
 
@@ -54,7 +58,7 @@ fn write_sentinels(host: &Host, status: &Status) -> Result<()> {
                 e.map(|e| e.phase.as_str()).unwrap_or("?"),
                 e.map(|e| e.message.as_str()).unwrap_or("")
             );
-            host.write_atomic(FAILED_SENTINEL, line.as_bytes(), 0o644)?;
+            host.write_atomic(FAILED_SENTINEL, line.as_bytes(), STATUS_MODE)?;
         }
         State::Running => {}
     }

@@ -6,6 +6,7 @@
 
 pub mod console;
 pub mod files;
+pub mod log;
 pub mod post;
 pub mod redact;
 

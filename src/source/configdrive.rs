@@ -26,7 +26,7 @@ impl Datasource for ConfigDrive {
     }
 
     fn probe(&self, _env: &Env) -> Result<Option<UserData>> {
-        match volume::find_by_label(LABELS).into_iter().next() {
+        match volume::find_by_label(LABELS)?.into_iter().next() {
             Some((dev, mut vol)) => from_volume(&mut vol, &dev).map(Some),
             None => Ok(None),
         }

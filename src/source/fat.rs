@@ -14,20 +14,24 @@ pub fn is_fat(head: &[u8]) -> bool {
 
 pub struct Fat<R: Read + Seek> {
     fs: fatfs::FileSystem<ReadOnly<R>>,
+    label: String,
 }
 
 impl<R: Read + Seek> Fat<R> {
+    /// Opens the volume and reads its label: the root directory's volume entry (what blkid
+    /// reports), else the boot sector's when the root has none. A root directory that cannot be
+    /// read (a looping cluster chain stopped by `Bounded`) is an error, not a fallback.
     pub fn open(dev: R) -> Result<Self> {
         let fs = fatfs::FileSystem::new(ReadOnly(dev), fatfs::FsOptions::new()).context("reading the FAT volume")?;
-        Ok(Fat { fs })
+        let label = match fs.read_volume_label_from_root_dir().context("reading the FAT root directory")? {
+            Some(l) => l.trim_end().to_string(),
+            None => fs.volume_label().trim_end().to_string(),
+        };
+        Ok(Fat { fs, label })
     }
 
-    /// The label from the root directory's volume entry (what blkid reports), else the boot sector's.
     pub fn label(&self) -> String {
-        match self.fs.read_volume_label_from_root_dir() {
-            Ok(Some(l)) => l.trim_end().to_string(),
-            _ => self.fs.volume_label().trim_end().to_string(),
-        }
+        self.label.clone()
     }
 
     /// Reads the file at `path` (`/`-separated); `None` when absent.

@@ -7,6 +7,7 @@
 //! present but broken (a cidata seed without user-data, an unreachable seed URL named on the
 //! command line) is an error: the machine fails closed instead of provisioning from something else.
 
+pub mod bounded;
 pub mod cmdline;
 pub mod configdrive;
 pub mod ec2;

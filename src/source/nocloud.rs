@@ -38,7 +38,7 @@ impl Datasource for SeedDevice {
     }
 
     fn probe(&self, _env: &Env) -> Result<Option<UserData>> {
-        let mut found = volume::find_by_label(LABELS);
+        let mut found = volume::find_by_label(LABELS)?;
         match found.len() {
             0 => Ok(None),
             1 => {

@@ -15,27 +15,47 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const KUBEBOOT_TYPES: &[&str] = &["text/x-kubeboot", "application/x-kubeboot+yaml"];
 const CLOUD_CONFIG_TYPES: &[&str] = &["text/cloud-config", "text/x-cloud-config"];
 
+/// Most bytes gzip may expand to across the whole user-data: the outer layer and every MIME
+/// part together (each part alone is capped at `MAX_INPUT_BYTES` too). Parts that are not
+/// picked count as well: a message of many small gzip bombs stops here, not at the RAM's end.
+pub const MAX_DECOMPRESSED_BYTES: usize = 4 * MAX_INPUT_BYTES;
+
 pub fn unwrap(bytes: Vec<u8>) -> Result<Vec<u8>> {
-    let bytes = gunzip_if_compressed(bytes)?;
+    let mut budget = Budget { left: MAX_DECOMPRESSED_BYTES };
+    let bytes = gunzip_if_compressed(bytes, &mut budget)?;
     if let Some(boundary) = multipart_boundary(&bytes) {
-        return pick_part(&bytes, &boundary);
+        return pick_part(&bytes, &boundary, &mut budget);
     }
     Ok(bytes)
 }
 
-/// Decompresses gzip input; the output is capped like any user-data (a gzip bomb stops at the cap).
-fn gunzip_if_compressed(bytes: Vec<u8>) -> Result<Vec<u8>> {
+/// What is left of `MAX_DECOMPRESSED_BYTES`.
+struct Budget {
+    left: usize,
+}
+
+/// Decompresses gzip input; the output is capped like any user-data (a gzip bomb stops at the
+/// cap) and charged to the budget shared by all parts.
+fn gunzip_if_compressed(bytes: Vec<u8>, budget: &mut Budget) -> Result<Vec<u8>> {
     if !bytes.starts_with(&GZIP_MAGIC) {
         return Ok(bytes);
     }
+    let cap = MAX_INPUT_BYTES.min(budget.left);
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(&bytes[..])
-        .take(MAX_INPUT_BYTES as u64 + 1)
+        .take(cap as u64 + 1)
         .read_to_end(&mut out)
         .context("user-data starts with the gzip magic but does not decompress")?;
     if out.len() > MAX_INPUT_BYTES {
         bail!("gzip user-data decompresses to more than {MAX_INPUT_BYTES} bytes");
     }
+    if out.len() > budget.left {
+        bail!(
+            "gzip parts of the user-data decompress to more than {MAX_DECOMPRESSED_BYTES} bytes in total \
+             (a decompression bomb?); send fewer or smaller compressed parts"
+        );
+    }
+    budget.left -= out.len();
     Ok(out)
 }
 
@@ -50,9 +70,12 @@ fn multipart_boundary(bytes: &[u8]) -> Option<String> {
     param(&ct, "boundary")
 }
 
-fn pick_part(bytes: &[u8], boundary: &str) -> Result<Vec<u8>> {
+/// The best part (kubeboot type, else a cloud-config with a `kubeboot:` key); only the best so
+/// far is kept, so memory stays at one part besides the message.
+fn pick_part(bytes: &[u8], boundary: &str, budget: &mut Budget) -> Result<Vec<u8>> {
     let text = std::str::from_utf8(bytes).context("multipart user-data is not UTF-8")?;
-    let mut parts = Vec::new();
+    let mut count = 0;
+    let mut best: Option<(u8, Vec<u8>)> = None;
     let delimiter = format!("--{boundary}");
     for chunk in text.split(&delimiter).skip(1) {
         if chunk.starts_with("--") {
@@ -60,6 +83,7 @@ fn pick_part(bytes: &[u8], boundary: &str) -> Result<Vec<u8>> {
         }
         let chunk = chunk.strip_prefix("\r\n").or_else(|| chunk.strip_prefix('\n')).unwrap_or(chunk);
         let Some((headers, body)) = split_headers(chunk) else { continue };
+        count += 1;
         let ctype = header(&headers, "content-type").unwrap_or_default().to_ascii_lowercase();
         let ctype = ctype.split(';').next().unwrap_or_default().trim().to_string();
         let body = body.strip_suffix("\r\n").or_else(|| body.strip_suffix('\n')).unwrap_or(body);
@@ -70,27 +94,30 @@ fn pick_part(bytes: &[u8], boundary: &str) -> Result<Vec<u8>> {
             }
             _ => body.as_bytes().to_vec(),
         };
-        parts.push((ctype, gunzip_if_compressed(data)?));
-    }
-    let has_kubeboot_key = |b: &[u8]| String::from_utf8_lossy(b).lines().any(|l| l.starts_with("kubeboot:"));
-    let rank = |(ctype, data): &(String, Vec<u8>)| {
-        if KUBEBOOT_TYPES.contains(&ctype.as_str()) {
-            Some(0)
-        } else if (CLOUD_CONFIG_TYPES.contains(&ctype.as_str()) || data.starts_with(b"#cloud-config"))
-            && has_kubeboot_key(data)
+        let data = gunzip_if_compressed(data, budget)?;
+        if let Some(r) = rank(&ctype, &data)
+            && best.as_ref().is_none_or(|(b, _)| r < *b)
         {
-            Some(1)
-        } else {
-            None
+            best = Some((r, data));
         }
-    };
-    let best = parts.iter().filter_map(|p| rank(p).map(|r| (r, p))).min_by_key(|(r, _)| *r);
+    }
     match best {
-        Some((_, (_, data))) => Ok(data.clone()),
+        Some((_, data)) => Ok(data),
         None => bail!(
-            "multipart user-data has {} part(s) but none is text/x-kubeboot or a cloud-config with a `kubeboot:` key",
-            parts.len()
+            "multipart user-data has {count} part(s) but none is text/x-kubeboot or a cloud-config with a `kubeboot:` key"
         ),
+    }
+}
+
+/// 0 for a kubeboot part, 1 for a cloud-config carrying `kubeboot:`, `None` for any other.
+fn rank(ctype: &str, data: &[u8]) -> Option<u8> {
+    let has_kubeboot_key = || String::from_utf8_lossy(data).lines().any(|l| l.starts_with("kubeboot:"));
+    if KUBEBOOT_TYPES.contains(&ctype) {
+        Some(0)
+    } else if (CLOUD_CONFIG_TYPES.contains(&ctype) || data.starts_with(b"#cloud-config")) && has_kubeboot_key() {
+        Some(1)
+    } else {
+        None
     }
 }
 
@@ -173,5 +200,25 @@ mod tests {
         let none = "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhello\n--b--\n";
         let err = unwrap(none.as_bytes().to_vec()).unwrap_err().to_string();
         assert!(err.contains("1 part(s)"), "{err}");
+    }
+
+    /// Issue 16 item 3: many small gzip parts, each under the per-part cap, must not add up to
+    /// hundreds of MiB: one budget covers them all.
+    #[test]
+    fn many_gzip_parts_share_one_decompression_budget() {
+        let msg = many_gzip_parts(MAX_INPUT_BYTES);
+        assert!(msg.len() <= MAX_INPUT_BYTES, "the message itself fits the input limit: {}", msg.len());
+        let err = unwrap(msg).unwrap_err().to_string();
+        assert!(err.contains("in total"), "{err}");
+    }
+
+    /// A multipart message of base64 gzip parts that each expand to 1 MiB, as large as fits in
+    /// `max_len` bytes (about 700 parts: 700 MiB if each were kept), with no kubeboot part.
+    pub(crate) fn many_gzip_parts(max_len: usize) -> Vec<u8> {
+        let part = base64::engine::general_purpose::STANDARD.encode(gzip(&vec![b'#'; MAX_INPUT_BYTES]));
+        let one = format!("--b\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\n{part}\n");
+        let head = "Content-Type: multipart/mixed; boundary=b\n\n";
+        let n = (max_len - head.len() - 8) / one.len();
+        format!("{head}{}--b--\n", one.repeat(n)).into_bytes()
     }
 }

@@ -7,24 +7,36 @@
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use super::bounded::{self, Bounded};
 use super::fat::{self, Fat};
 use super::iso9660::{self, Iso};
+
+/// Longest the scan of all block devices for a seed label may take; the boot goes on (with an
+/// error naming the device) instead of hanging on a crafted or stuck one.
+pub const PROBE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Every volume is read through `Bounded`: a byte budget, a deadline and the device's end.
+type Dev = Bounded<File>;
 
 /// Enough of the device start to see both the FAT boot sector and the first ISO descriptor.
 const HEAD_BYTES: usize = 32 * 1024 + 2048;
 
 pub enum Volume {
-    Iso(Iso<File>),
-    Fat(Fat<File>),
+    Iso(Iso<Dev>),
+    Fat(Fat<Dev>),
 }
 
 impl Volume {
     /// Opens an image file or block device; `None` when it holds neither ISO 9660 nor FAT.
     pub fn open(path: &Path) -> Result<Option<Volume>> {
-        let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut f =
+            Bounded::new(f, path.display().to_string()).with_context(|| format!("opening {}", path.display()))?;
         let mut head = Vec::with_capacity(HEAD_BYTES);
         (&mut f)
             .take(HEAD_BYTES as u64)
@@ -65,13 +77,39 @@ impl Volume {
 
 /// The block devices of the live machine whose filesystem label is one of `labels`
 /// (compared case-insensitively: `cidata` and `CIDATA` are both NoCloud), in /sys order.
-pub fn find_by_label(labels: &[&str]) -> Vec<(PathBuf, Volume)> {
+/// The scan runs under `PROBE_DEADLINE`; a device that cannot be read is skipped.
+pub fn find_by_label(labels: &[&str]) -> Result<Vec<(PathBuf, Volume)>> {
+    let wanted: Vec<String> = labels.iter().map(|l| l.to_ascii_lowercase()).collect();
+    let doing = Arc::new(Mutex::new("listing /sys/class/block".to_string()));
+    let progress = doing.clone();
+    let matches = bounded::with_deadline(PROBE_DEADLINE, doing, move || scan(&wanted, &progress)).map_err(|e| {
+        anyhow::anyhow!("{e}; detach that device or repair its filesystem, or name the seed with --datasource")
+    })?;
+    // The filesystem reader cannot cross threads: the matches are opened again here (bounded too).
+    Ok(matches
+        .into_iter()
+        .filter_map(|dev| match Volume::open(&dev) {
+            Ok(Some(v)) => Some((dev, v)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("skipping {}: {e:#}", dev.display());
+                None
+            }
+        })
+        .collect())
+}
+
+/// The devices whose label is in `wanted` (lower-case); `doing` names the one being read.
+fn scan(wanted: &[String], doing: &Mutex<String>) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for dev in block_devices() {
+        if let Ok(mut d) = doing.lock() {
+            *d = dev.display().to_string();
+        }
         match Volume::open(&dev) {
-            Ok(Some(v)) if labels.iter().any(|l| v.label().eq_ignore_ascii_case(l)) => found.push((dev, v)),
+            Ok(Some(v)) if wanted.contains(&v.label().to_ascii_lowercase()) => found.push(dev),
             Ok(_) => {}
-            Err(e) => tracing::debug!("skipping {}: {e:#}", dev.display()),
+            Err(e) => tracing::warn!("skipping {}: {e:#}", dev.display()),
         }
     }
     found

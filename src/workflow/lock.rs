@@ -1,48 +1,42 @@
-//! One first-boot run at a time: an exclusive `flock` on /var/lib/kubeboot/run.lock, taken
-//! before anything else is written. A second run finds it held and exits "busy" (75) at once.
-//! The kernel drops the lock when the process dies, so a crash never leaves a stale lock.
-//! The file's contents are never written: a finished instance's re-run must change nothing.
+//! One host-changing kubeboot command at a time: an exclusive `flock` on the root directory
+//! itself (`/` on a real node), taken by `run`, `init`, `join` (and their phases), `reset`,
+//! `config images pull` and `render` into `/`, before they change anything. A second one finds
+//! it held and exits "busy" (75) at once.
+//!
+//! Locking the root directory needs no lock file: nothing is created (a command refused later
+//! still changes nothing, and a read-only root can be locked), nothing can be swapped for a
+//! symlink, and `reset` cannot delete it while it is held. The kernel drops the lock when the
+//! process dies, so a crash never leaves a stale lock. `lslocks` shows the holder.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 
 use anyhow::{Context, Result};
 use nix::fcntl::{Flock, FlockArg};
 
-use super::journal::STATE_DIR;
 use crate::error::{Exit, coded};
 use crate::host::Host;
 
-pub const LOCK_FILE: &str = "/var/lib/kubeboot/run.lock";
-
-pub struct RunLock {
+pub struct HostLock {
     _lock: Flock<File>,
 }
 
-impl RunLock {
-    pub fn acquire(host: &Host) -> Result<RunLock> {
-        let path = host.path(LOCK_FILE);
-        if !path.exists() {
-            host.ensure_dir(STATE_DIR, 0o700)?;
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("opening the lock file {}", path.display()))?;
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => Ok(RunLock { _lock: lock }),
+impl HostLock {
+    /// Takes the host lock for `command` (named in the busy message), or fails with exit 75.
+    pub fn acquire(host: &Host, command: &str) -> Result<HostLock> {
+        let root = host.root();
+        let dir = File::open(root).with_context(|| format!("opening the root directory {}", root.display()))?;
+        match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(HostLock { _lock: lock }),
             Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(coded(
                 Exit::Busy,
                 format!(
-                    "another kubeboot run holds {}; see it with `kubeboot status`, wait with `kubeboot status --wait`",
-                    path.display()
+                    "`kubeboot {command}` cannot start: another kubeboot run or command holds the host lock (a \
+                     flock on {}); see it with `kubeboot status` or `lslocks`, wait with `kubeboot status --wait`, \
+                     then try again",
+                    root.display()
                 ),
             )),
-            Err((_, e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+            Err((_, e)) => Err(e).with_context(|| format!("locking {}", root.display())),
         }
     }
 }

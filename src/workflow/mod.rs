@@ -102,8 +102,10 @@ impl Ctx {
     }
 
     /// One progress line, kubeadm style: `[certs] Generating "ca" certificate and key`.
+    /// A progress line on stdout, redacted like every log line (a URL from user-data may
+    /// carry a password).
     pub fn say(&self, phase: &str, msg: impl std::fmt::Display) {
-        println!("[{phase}] {msg}");
+        println!("[{phase}] {}", crate::report::redact::redact(&msg.to_string()));
     }
 }
 
