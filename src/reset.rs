@@ -247,10 +247,13 @@ fn unescape_mount_path(p: &str) -> std::ffi::OsString {
     std::ffi::OsString::from_vec(out)
 }
 
+/// A mount point that would not unmount, with the reason.
+pub type Stuck = (PathBuf, String);
+
 /// kubeadm's `unmountKubeletDirectory`: unmounts every mount strictly below `dir` (Pod
 /// volumes: NFS, CSI, hostPath bind mounts, tmpfs secrets), deepest first. Returns the mount
 /// points that stayed mounted, each with the error (a busy one; reset then leaves it alone).
-pub fn unmount_below(dir: &Path, dry_run: bool) -> Result<(Vec<PathBuf>, Vec<(PathBuf, String)>)> {
+pub fn unmount_below(dir: &Path, dry_run: bool) -> Result<(Vec<PathBuf>, Vec<Stuck>)> {
     let mut below: Vec<PathBuf> = mount_points()?.into_iter().filter(|m| m != dir && m.starts_with(dir)).collect();
     // Deepest first; among equals the later mount (it hides the earlier one) first.
     below.reverse();
