@@ -21,6 +21,10 @@ echo "== tests"
 cargo test --all-targets --no-fail-fast 2>&1 | tee target/cargo-test.log
 grep -q "test result: FAILED" target/cargo-test.log && exit 1
 
+echo "== fuzzing: every cargo-fuzz target for ${FUZZ_SECONDS:-60} s from its seed corpus"
+# 7 targets x 60 s = 7 min of fuzzing (plus cargo-fuzz's ASan build); any crash fails the run.
+scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
+
 if [ -x tests/vm/run-all.sh ]; then
   echo "== VM first-boot tests"
   tests/vm/run-all.sh
