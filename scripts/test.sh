@@ -22,7 +22,9 @@ cargo test --all-targets --no-fail-fast 2>&1 | tee target/cargo-test.log
 grep -q "test result: FAILED" target/cargo-test.log && exit 1
 
 echo "== fuzzing: every cargo-fuzz target for ${FUZZ_SECONDS:-60} s from its seed corpus"
-# 7 targets x 60 s = 7 min of fuzzing (plus cargo-fuzz's ASan build); any crash fails the run.
+# 6 targets x 60 s = 6 min of fuzzing (fat is skipped until its known crash is fixed), plus
+# installing cargo-fuzz and its ASan build of kubeboot's dependency tree (a second full build;
+# 79 min here under load average ~13, not measured on a quiet machine). Any crash fails the run.
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
 if [ -x tests/vm/run-all.sh ]; then
