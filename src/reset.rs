@@ -3,6 +3,11 @@
 //! what init/join wrote, and kubeboot's own run state so `kubeboot run` starts over).
 //! Like kubeadm, it does not touch CNI configuration, iptables/IPVS rules or $HOME/.kube.
 
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
@@ -136,45 +141,223 @@ impl EtcdFlags {
     }
 }
 
-/// Removes every kubeadm/kubeboot artefact under the root; returns the node paths removed.
-pub fn cleanup(host: &Host, t: &Targets, dry_run: bool) -> Result<Vec<String>> {
-    let mut removed = Vec::new();
+/// Where a reset target may be: kubeadm's defaults and their like, never a directory the rest
+/// of the system lives in. `certificatesDir` must lie below /etc/kubernetes; the etcd data
+/// directory below /var/lib/etcd, or elsewhere below /var/lib when it holds nothing but etcd's
+/// own `member` directory. Anything else (`/`, `/etc`, `/var/lib`, `../..`) is refused before
+/// reset touches anything.
+pub fn check_targets(host: &Host, t: &Targets) -> Result<()> {
+    let refuse = |what: &str, dir: &str, why: &str| {
+        crate::error::coded(
+            crate::error::Exit::InvalidInput,
+            format!(
+                "refusing to reset: {what} is {dir:?}, {why}; reset empties that directory. Remove its contents \
+                 by hand if they really are this node's"
+            ),
+        )
+    };
+    let clean = |what: &str, dir: &str| -> Result<Vec<String>> {
+        let parts: Vec<&str> = dir.strip_prefix('/').unwrap_or("").split('/').filter(|p| !p.is_empty()).collect();
+        if !dir.starts_with('/') || parts.iter().any(|p| *p == "." || *p == "..") {
+            return Err(refuse(what, dir, "not a normalized absolute path"));
+        }
+        Ok(parts.iter().map(|p| p.to_string()).collect())
+    };
+    let pki = clean("certificatesDir", &t.certificates_dir)?;
+    if !(pki.len() >= 3 && pki[0] == "etc" && pki[1] == "kubernetes" && pki[2] != "manifests") {
+        return Err(refuse("certificatesDir", &t.certificates_dir, "which is not a directory below /etc/kubernetes"));
+    }
+    if let Some(d) = &t.etcd_data_dir {
+        let parts = clean("etcd.local.dataDir", d)?;
+        let below_var_lib = parts.len() >= 3 && parts[0] == "var" && parts[1] == "lib";
+        let own = below_var_lib && parts[2] == "etcd";
+        let protected = below_var_lib && matches!(parts[2].as_str(), "kubelet" | "kubeboot");
+        let only_etcd = || match std::fs::read_dir(host.path(d)) {
+            Ok(entries) => entries.flatten().all(|e| e.file_name() == "member"),
+            Err(_) => true, // nothing there: nothing to empty
+        };
+        if !below_var_lib || protected || (!own && !only_etcd()) {
+            return Err(refuse(
+                "etcd.local.dataDir",
+                d,
+                "which is neither below /var/lib/etcd nor a directory below /var/lib holding only etcd's `member` data",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// kubeadm's `removeContainers`: stop, then remove, every Pod sandbox the runtime at `socket`
+/// has, so no container keeps using a volume that reset is about to unmount. Returns how many
+/// were removed; a sandbox that will not go is a warning (as in kubeadm), reported in the list.
+pub fn remove_pod_sandboxes(socket: &Path, dry_run: bool) -> Result<(usize, Vec<String>)> {
+    use crate::host::cri::CriClient;
+    const CALL: Duration = Duration::from_secs(10);
+    const STOP: Duration = Duration::from_secs(60);
+    crate::workflow::block_on(async {
+        let mut cri = CriClient::connect(socket, CALL).await?;
+        let pods = cri.list_pod_sandboxes().await?;
+        let mut removed = 0;
+        let mut failed = Vec::new();
+        for pod in pods {
+            let name = match &pod.metadata {
+                Some(m) => format!("{}/{} ({})", m.namespace, m.name, pod.id),
+                None => pod.id.clone(),
+            };
+            if dry_run {
+                removed += 1;
+                continue;
+            }
+            let result = async {
+                cri.stop_pod_sandbox(&pod.id, STOP).await?;
+                cri.remove_pod_sandbox(&pod.id, STOP).await
+            };
+            match result.await {
+                Ok(()) => removed += 1,
+                Err(e) => failed.push(format!("{name}: {e:#}")),
+            }
+        }
+        Ok((removed, failed))
+    })
+}
+
+/// The mount points of this process's mount namespace (`/proc/self/mountinfo`, octal escapes
+/// decoded), in mount order.
+pub fn mount_points() -> Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    Ok(text.lines().filter_map(|l| l.split(' ').nth(4)).map(|p| PathBuf::from(unescape_mount_path(p))).collect())
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape_mount_path(p: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let b = p.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            let v = b[i + 1..i + 4].iter().fold(0u32, |v, c| v * 8 + u32::from(c - b'0'));
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    std::ffi::OsString::from_vec(out)
+}
+
+/// A mount point that would not unmount, with the reason.
+pub type Stuck = (PathBuf, String);
+
+/// kubeadm's `unmountKubeletDirectory`: unmounts every mount strictly below `dir` (Pod
+/// volumes: NFS, CSI, hostPath bind mounts, tmpfs secrets), deepest first. Returns the mount
+/// points that stayed mounted, each with the error (a busy one; reset then leaves it alone).
+pub fn unmount_below(dir: &Path, dry_run: bool) -> Result<(Vec<PathBuf>, Vec<Stuck>)> {
+    let mut below: Vec<PathBuf> = mount_points()?.into_iter().filter(|m| m != dir && m.starts_with(dir)).collect();
+    // Deepest first; among equals the later mount (it hides the earlier one) first.
+    below.reverse();
+    below.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+    let mut unmounted = Vec::new();
+    let mut stuck = Vec::new();
+    for m in below {
+        if dry_run {
+            unmounted.push(m);
+            continue;
+        }
+        match nix::mount::umount2(&m, nix::mount::MntFlags::empty()) {
+            Ok(()) => unmounted.push(m),
+            // Already gone with its parent, or another mount stacked on it went first.
+            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) if !is_mount_point(&m)? => unmounted.push(m),
+            Err(e) => stuck.push((m, e.desc().to_string())),
+        }
+    }
+    Ok((unmounted, stuck))
+}
+
+fn is_mount_point(p: &Path) -> Result<bool> {
+    Ok(mount_points()?.iter().any(|m| m == p))
+}
+
+/// Removes every kubeadm/kubeboot artefact under the root; returns the node paths removed and
+/// the paths left in place because they are (or hold) mount points. Deletion never crosses a
+/// mount point: whatever is still mounted below a directory (a volume that would not unmount)
+/// is kept with its contents, and so are the directories leading to it.
+pub fn cleanup(host: &Host, t: &Targets, dry_run: bool) -> Result<Cleaned> {
+    let mounts: BTreeSet<PathBuf> = mount_points().unwrap_or_default().into_iter().collect();
+    let mut out = Cleaned::default();
+    // Mount points are listed by real path: compare real paths.
+    let root = host.root().canonicalize().unwrap_or_else(|_| host.root().to_path_buf());
+    let real = |node_path: &str| root.join(node_path.trim_start_matches('/'));
     let mut dirs: Vec<&str> = DIRS_EMPTIED.to_vec();
     dirs.push(&t.certificates_dir);
     if let Some(d) = &t.etcd_data_dir {
         dirs.push(d);
     }
     for dir in dirs {
-        let full = host.path(dir);
+        let full = real(dir);
+        let Ok(meta) = std::fs::symlink_metadata(&full) else { continue };
+        if !meta.is_dir() {
+            continue;
+        }
         let Ok(entries) = std::fs::read_dir(&full) else { continue };
         for entry in entries {
             let entry = entry?;
             let node_path = format!("{}/{}", dir.trim_end_matches('/'), entry.file_name().to_string_lossy());
-            remove(host, &node_path, dry_run)?;
-            removed.push(node_path);
+            if remove(&entry.path(), meta.dev(), &mounts, dry_run, &mut out.kept)? {
+                out.removed.push(node_path);
+            }
         }
     }
     for f in FILES_REMOVED.iter().chain(KUBEBOOT_STATE) {
-        if host.exists(f) {
-            remove(host, f, dry_run)?;
-            removed.push(f.to_string());
+        let p = real(f);
+        if let Ok(meta) = std::fs::symlink_metadata(&p) {
+            let dev = std::fs::symlink_metadata(p.parent().unwrap_or(&p)).map(|m| m.dev()).unwrap_or(meta.dev());
+            if remove(&p, dev, &mounts, dry_run, &mut out.kept)? {
+                out.removed.push(f.to_string());
+            }
         }
     }
-    Ok(removed)
+    Ok(out)
 }
 
-/// Removes a file or a whole tree without following symlinks out of it.
-fn remove(host: &Host, node_path: &str, dry_run: bool) -> Result<()> {
-    if dry_run {
-        return Ok(());
+/// What cleanup did: node paths removed, and real paths kept because they are mount points.
+#[derive(Debug, Default)]
+pub struct Cleaned {
+    pub removed: Vec<String>,
+    pub kept: Vec<PathBuf>,
+}
+
+/// Removes a file or a whole tree without following symlinks and without crossing into another
+/// mount (a different device, or a mount point of the same filesystem: a bind mount). Returns
+/// whether `p` is gone (or, with dry-run, would be).
+fn remove(
+    p: &Path,
+    parent_dev: u64,
+    mounts: &BTreeSet<PathBuf>,
+    dry_run: bool,
+    kept: &mut Vec<PathBuf>,
+) -> Result<bool> {
+    let meta = std::fs::symlink_metadata(p).with_context(|| format!("inspecting {}", p.display()))?;
+    if mounts.contains(p) || (meta.is_dir() && meta.dev() != parent_dev) {
+        kept.push(p.to_path_buf());
+        return Ok(false);
     }
-    let p = host.path(node_path);
-    let meta = std::fs::symlink_metadata(&p).with_context(|| format!("inspecting {}", p.display()))?;
-    if meta.is_dir() {
-        std::fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))
-    } else {
-        std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))
+    if !meta.is_dir() {
+        if !dry_run {
+            std::fs::remove_file(p).with_context(|| format!("removing {}", p.display()))?;
+        }
+        return Ok(true);
     }
+    let mut emptied = true;
+    for entry in std::fs::read_dir(p).with_context(|| format!("reading {}", p.display()))? {
+        let entry = entry?;
+        emptied &= remove(&entry.path(), meta.dev(), mounts, dry_run, kept)?;
+    }
+    if emptied && !dry_run {
+        std::fs::remove_dir(p).with_context(|| format!("removing {}", p.display()))?;
+    }
+    Ok(emptied)
 }
 
 #[cfg(test)]
@@ -222,7 +405,7 @@ mod tests {
         std::fs::write(&outside, b"keep").unwrap();
         std::os::unix::fs::symlink(&outside, host.path("/var/lib/kubelet/link")).unwrap();
 
-        let removed = cleanup(&host, &Targets::default(), false).unwrap();
+        let removed = cleanup(&host, &Targets::default(), false).unwrap().removed;
         assert!(removed.contains(&"/etc/kubernetes/admin.conf".to_string()));
         for gone in
             ["/etc/kubernetes/admin.conf", "/etc/kubernetes/pki/etcd", "/var/lib/etcd/member", "/var/lib/kubeboot"]
@@ -234,6 +417,9 @@ mod tests {
         assert!(host.exists("/etc/cni/net.d/10-flannel.conflist"));
         assert!(host.exists("/etc/hostname"));
         assert_eq!(std::fs::read(&outside).unwrap(), b"keep", "a symlink must be removed, not followed");
-        assert!(cleanup(&host, &Targets::default(), false).unwrap().is_empty(), "second reset has nothing to do");
+        assert!(
+            cleanup(&host, &Targets::default(), false).unwrap().removed.is_empty(),
+            "second reset has nothing to do"
+        );
     }
 }

@@ -96,6 +96,7 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
+    crate::report::crash::install();
     let cli = Cli::parse();
     init_logging(&cli.global);
     let result = match cli.command {

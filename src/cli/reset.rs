@@ -23,17 +23,21 @@ pub struct ResetArgs {
 pub fn run(g: &Global, a: ResetArgs) -> Result<ExitCode> {
     let host = g.host();
     let mut targets = Targets::default();
+    let mut cri_socket = None;
     if let Some(path) = &a.config {
         let cfg = crate::config::load_file(path)
             .map_err(|d| crate::error::coded(crate::error::Exit::InvalidInput, d.to_string()))?;
         crate::report::Redactor::from_config(&cfg);
         targets.certificates_dir = cfg.cluster.certificates_dir.clone();
+        cri_socket = cfg.node.cri_socket.clone();
         targets.etcd_data_dir = match (&cfg.cluster.etcd.external, cfg.role.is_control_plane()) {
             (None, true) => Some(cfg.cluster.etcd.local.unwrap_or_default().data_dir),
             _ => None,
         };
     }
-    // Never while a run, init or join is writing; the lock file itself is outside what reset removes.
+    // Before anything is asked or touched: a target outside kubeadm's paths is refused.
+    reset::check_targets(&host, &targets)?;
+    // Never while a run, init or join is writing; the lock is on the root directory, nothing reset removes.
     let _lock = if g.dry_run { None } else { Some(crate::workflow::lock::HostLock::acquire(&host, "reset")?) };
     if !a.force && !g.dry_run {
         if !std::io::stdin().is_terminal() {
@@ -73,13 +77,58 @@ pub fn run(g: &Global, a: ResetArgs) -> Result<ExitCode> {
     } else {
         println!("[reset] Stopped the kubelet service");
     }
-    let removed = reset::cleanup(&host, &targets, g.dry_run)?;
-    for p in &removed {
+
+    // The Pods go before their volumes: a running container keeps a volume busy (and could
+    // write into a directory reset is emptying).
+    match crate::host::cri::node_endpoint(&host, cri_socket.as_deref()) {
+        Ok((endpoint, socket)) if socket.exists() => match reset::remove_pod_sandboxes(&socket, g.dry_run) {
+            Ok((n, failed)) => {
+                println!("[reset] {verb} {n} Pod sandbox(es) over CRI at {endpoint}");
+                for f in failed {
+                    eprintln!("[reset] WARNING: could not stop and remove Pod sandbox {f}");
+                }
+            }
+            Err(e) => eprintln!("[reset] WARNING: could not remove the Pod sandboxes over CRI at {endpoint}: {e:#}"),
+        },
+        Ok((endpoint, _)) => println!("[reset] No container runtime at {endpoint}: no Pod sandboxes to remove"),
+        Err(e) => eprintln!("[reset] WARNING: no CRI endpoint to remove Pod sandboxes through: {e}"),
+    }
+
+    // kubeadm's unmount of everything below the kubelet directory, deepest first.
+    let kubelet_dir = host.path("/var/lib/kubelet");
+    let kubelet_dir = kubelet_dir.canonicalize().unwrap_or(kubelet_dir);
+    match reset::unmount_below(&kubelet_dir, g.dry_run) {
+        Ok((unmounted, stuck)) => {
+            let verb = if g.dry_run { "would unmount" } else { "unmounted" };
+            for m in unmounted {
+                println!("[reset] {verb} {}", m.display());
+            }
+            for (m, e) in stuck {
+                eprintln!(
+                    "[reset] WARNING: could not unmount {}: {e}; it and its contents are left alone",
+                    m.display()
+                );
+            }
+        }
+        Err(e) => eprintln!("[reset] WARNING: could not list the mounts below {}: {e:#}", kubelet_dir.display()),
+    }
+
+    let cleaned = reset::cleanup(&host, &targets, g.dry_run)?;
+    for p in &cleaned.removed {
         println!("[reset] {verb} {p}");
     }
     println!(
         "[reset] {} paths {verb}. Not cleaned: /etc/cni/net.d, iptables/nftables/IPVS rules, $HOME/.kube (as kubeadm).",
-        removed.len()
+        cleaned.removed.len()
     );
+    if !cleaned.kept.is_empty() {
+        let kept: Vec<String> = cleaned.kept.iter().map(|p| p.display().to_string()).collect();
+        anyhow::bail!(
+            "reset is incomplete: {} mount point(s) are still mounted and were left in place with their contents \
+             (reset never deletes across a mount): {}. Unmount them (stop whatever uses them) and run reset again",
+            kept.len(),
+            kept.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

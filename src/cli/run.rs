@@ -57,7 +57,10 @@ pub fn run(g: &Global, a: RunArgs) -> Result<ExitCode> {
     let _lock = HostLock::acquire(&host, "run")?;
     let mut progress = Progress::new(&host, Status::new());
     let mut report_to = None;
-    match provision(&host, &a, &mut progress, &mut report_to) {
+    report::crash::arm(&host);
+    let outcome = provision(&host, &a, &mut progress, &mut report_to);
+    report::crash::disarm();
+    match outcome {
         Ok(true) => {
             progress.finish(None, report_to.as_ref());
             Ok(ExitCode::SUCCESS)
@@ -106,6 +109,7 @@ fn provision(
         .map_err(|d| Failure { phase: "config".into(), error: coded(Exit::InvalidInput, d.to_string()) })?;
     progress.redactor = Redactor::from_config(&cfg);
     *report_to = cfg.report.clone();
+    report::crash::configure(&progress.redactor, report_to.as_ref());
     let node = resolve(host, cfg, &ud).map_err(at("config"))?;
     progress.status.node_name = Some(node.node_name.clone());
     progress.status.role = Some(node.role().as_str().to_string());

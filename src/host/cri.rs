@@ -126,6 +126,43 @@ pub struct LinuxRuntimeConfiguration {
 }
 
 /// What the runtime said about itself.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ListPodSandboxRequest {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ListPodSandboxResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub items: Vec<PodSandbox>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PodSandbox {
+    #[prost(string, tag = "1")]
+    pub id: String,
+    #[prost(message, optional, tag = "2")]
+    pub metadata: Option<PodSandboxMetadata>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PodSandboxMetadata {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(string, tag = "2")]
+    pub uid: String,
+    #[prost(string, tag = "3")]
+    pub namespace: String,
+}
+
+/// `StopPodSandboxRequest` and `RemovePodSandboxRequest` (both carry only the sandbox id).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PodSandboxIdRequest {
+    #[prost(string, tag = "1")]
+    pub pod_sandbox_id: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Empty {}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeInfo {
     pub runtime_name: String,
@@ -334,6 +371,29 @@ impl CriClient {
             .await?
             .and_then(|c| c.get("sandboxImage").and_then(|s| s.as_str()).map(str::to_string))
             .filter(|s| !s.is_empty()))
+    }
+
+    /// Every Pod sandbox the runtime has (`crictl pods -q`, what kubeadm reset removes).
+    pub async fn list_pod_sandboxes(&mut self) -> Result<Vec<PodSandbox>> {
+        let t = self.timeout;
+        let resp: ListPodSandboxResponse =
+            self.call("/runtime.v1.RuntimeService/ListPodSandbox", ListPodSandboxRequest {}, t).await?;
+        Ok(resp.items)
+    }
+
+    /// Stops a sandbox and its containers (`crictl stopp`): the runtime tears down its network
+    /// and kills the processes that hold the Pod's volumes.
+    pub async fn stop_pod_sandbox(&mut self, id: &str, timeout: Duration) -> Result<()> {
+        let req = PodSandboxIdRequest { pod_sandbox_id: id.into() };
+        let _: Empty = self.call("/runtime.v1.RuntimeService/StopPodSandbox", req, timeout).await?;
+        Ok(())
+    }
+
+    /// Removes a stopped sandbox and its containers (`crictl rmp`).
+    pub async fn remove_pod_sandbox(&mut self, id: &str, timeout: Duration) -> Result<()> {
+        let req = PodSandboxIdRequest { pod_sandbox_id: id.into() };
+        let _: Empty = self.call("/runtime.v1.RuntimeService/RemovePodSandbox", req, timeout).await?;
+        Ok(())
     }
 
     /// The runtime's CRI configuration: the JSON under `config` in a verbose Status (containerd

@@ -14,6 +14,36 @@ use super::Token;
 /// One API request may take this long (connect included).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The largest object body read from an API server, or a discovery file over HTTPS. The API
+/// server refuses request bodies over 3 MiB and a ConfigMap's data is at most 1 MiB, so no
+/// object a join reads can be larger; the first cluster-info read is unverified (anyone on
+/// the path can answer it) and must not be able to exhaust memory.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Reads a body of at most `max` bytes (the declared length is checked first, then the bytes
+/// as they arrive, so neither a lying Content-Length nor an endless chunked body gets past).
+pub async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    let too_big = || format!("the answer is larger than the {max}-byte limit");
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| format!("reading the answer: {}", error_chain(&e)))? {
+        if body.len() + chunk.len() > max {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A redirect is never followed (an API server does not send one; following it could take a
+/// request to plain http or another host): it is refused with where it pointed.
+pub fn redirect_refused(resp: &reqwest::Response) -> String {
+    let to = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("(no Location)");
+    format!("redirect to {to:?} refused: kubeboot does not follow redirects here")
+}
+
 /// How a verified client proves who it is.
 pub enum Auth<'a> {
     Anonymous,
@@ -58,6 +88,7 @@ impl ApiClient {
     pub fn unverified(base: &str) -> Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .tls_danger_accept_invalid_certs(true)
             .build()
             .context("building the discovery HTTP client")?;
@@ -69,6 +100,7 @@ impl ApiClient {
         let roots = reqwest::Certificate::from_pem_bundle(ca_pem).context("parsing the cluster CA bundle")?;
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .tls_certs_only(roots)
             .build()
             .context("building the API client")?;
@@ -102,12 +134,16 @@ impl ApiClient {
             StatusCode::NOT_FOUND => Ok(None),
             StatusCode::UNAUTHORIZED => Err(GetError::Unauthorized),
             StatusCode::FORBIDDEN => Err(GetError::Forbidden),
+            s if s.is_redirection() => Err(GetError::Status(s, redirect_refused(&resp))),
             s if s.is_success() => {
-                resp.json().await.map(Some).map_err(|e| GetError::Status(s, format!("the answer is not JSON: {e}")))
+                let body = read_capped(resp, MAX_BODY_BYTES).await.map_err(|e| GetError::Status(s, e))?;
+                serde_json::from_slice(&body)
+                    .map(Some)
+                    .map_err(|e| GetError::Status(s, format!("the answer is not JSON: {e}")))
             }
             s => {
-                let body = resp.text().await.unwrap_or_default();
-                Err(GetError::Status(s, body.chars().take(300).collect()))
+                let body = read_capped(resp, 64 * 1024).await.unwrap_or_default();
+                Err(GetError::Status(s, String::from_utf8_lossy(&body).chars().take(300).collect()))
             }
         }
     }

@@ -130,7 +130,9 @@ impl TokenDiscovery<'_> {
     }
 }
 
-fn verified_kubeconfig(cm: &serde_json::Value, jws: &str, token: &Token) -> Result<String> {
+/// The kubeconfig of a cluster-info ConfigMap, believed only when the detached JWS `jws` verifies
+/// with `token`.
+pub fn verified_kubeconfig(cm: &serde_json::Value, jws: &str, token: &Token) -> Result<String> {
     let kubeconfig = cm["data"]["kubeconfig"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| {
         anyhow!("there is no kubeconfig key in the cluster-info ConfigMap; this API server isn't set up for token bootstrapping")
     })?;
@@ -144,7 +146,7 @@ fn verified_kubeconfig(cm: &serde_json::Value, jws: &str, token: &Token) -> Resu
 }
 
 /// The single cluster's `server` and CA bundle (PEM) from a kubeconfig text.
-fn cluster_of(kubeconfig: &str, what: &str) -> Result<(String, String)> {
+pub fn cluster_of(kubeconfig: &str, what: &str) -> Result<(String, String)> {
     let config =
         kube::config::Kubeconfig::from_yaml(kubeconfig).with_context(|| format!("{what} is not a kubeconfig"))?;
     let [named] = config.clusters.as_slice() else {
@@ -195,20 +197,38 @@ pub fn check_pins(ca_pem: &[u8], pins: &[String]) -> Result<()> {
 /// is verified with the system trust store). Local paths are read through `host`.
 pub async fn file_discovery(host: &crate::host::Host, location: &str) -> Result<Discovered> {
     let text = if location.starts_with("https://") {
+        let what = || format!("fetching the discovery kubeconfig from {location}");
+        // No redirects: the URL is the trust decision (it could otherwise lead to plain http).
         let resp = reqwest::Client::builder()
             .timeout(super::api::REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .build()?
             .get(location)
             .send()
             .await
-            .with_context(|| format!("fetching the discovery kubeconfig from {location}"))?
-            .error_for_status()
-            .with_context(|| format!("fetching the discovery kubeconfig from {location}"))?;
-        resp.text().await.with_context(|| format!("reading {location}"))?
+            .with_context(what)?;
+        if resp.status().is_redirection() {
+            return Err(anyhow!("{}: {}; put the final https:// URL in join.discoveryFile", what(), {
+                super::api::redirect_refused(&resp)
+            }));
+        }
+        let resp = resp.error_for_status().with_context(what)?;
+        let body =
+            super::api::read_capped(resp, super::api::MAX_BODY_BYTES).await.map_err(|e| anyhow!("{}: {e}", what()))?;
+        String::from_utf8(body).map_err(|_| anyhow!("{}: the answer is not UTF-8 text", what()))?
     } else {
+        use std::io::Read;
         let path = location.strip_prefix("file://").unwrap_or(location);
-        host.read_to_string(path)
-            .with_context(|| format!("reading the discovery kubeconfig {}", host.path(path).display()))?
+        let what = || format!("reading the discovery kubeconfig {}", host.path(path).display());
+        let max = super::api::MAX_BODY_BYTES;
+        let mut text = String::new();
+        std::fs::File::open(host.path(path))
+            .and_then(|f| f.take(max as u64 + 1).read_to_string(&mut text))
+            .with_context(what)?;
+        if text.len() > max {
+            bail!("{}: larger than the {max}-byte limit", what());
+        }
+        text
     };
     let (server, ca_pem) = cluster_of(&text, &format!("the discovery file {location}"))?;
     Ok(Discovered { server, ca_pem })

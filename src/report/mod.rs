@@ -5,6 +5,7 @@
 //! messages pass through `Redactor` first.
 
 pub mod console;
+pub mod crash;
 pub mod files;
 pub mod log;
 pub mod post;

@@ -57,6 +57,33 @@ pub enum PhaseState {
     Failed,
 }
 
+impl Record {
+    /// What a journal read back from disk must satisfy before any of it is believed: it is
+    /// this instance's, its hash is a SHA-256 digest, and its phases are named once each.
+    pub fn check(&self, instance_id: &str) -> Result<(), String> {
+        if self.instance_id != instance_id {
+            return Err(format!("it belongs to instance {:?}, not {instance_id:?}", self.instance_id));
+        }
+        let sha = &self.user_data_sha256;
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(format!(
+                "userDataSha256 is not a SHA-256 digest (64 lowercase hex digits; found {} characters)",
+                sha.chars().count()
+            ));
+        }
+        if self.runs == 0 {
+            return Err("runs is 0 (a journal is written by a run)".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &self.phases {
+            if p.name.is_empty() || !seen.insert(p.name.as_str()) {
+                return Err(format!("phase name {:?} is empty or repeated", p.name));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What the journal says about this instance before a run starts.
 pub enum Prior {
     New,
@@ -103,6 +130,9 @@ pub fn prior(host: &Host, instance_id: &str, user_data_sha256: &str, force: bool
     };
     let record: Record = serde_json::from_slice(&bytes)
         .with_context(|| format!("{path} is not a kubeboot journal; move it away to start this instance over"))?;
+    record
+        .check(instance_id)
+        .map_err(|problem| anyhow::anyhow!("{path} is corrupt: {problem}; move it away to start this instance over"))?;
     if record.done_at.is_some() {
         return Ok(Prior::Done(record));
     }
@@ -113,8 +143,8 @@ pub fn prior(host: &Host, instance_id: &str, user_data_sha256: &str, force: bool
                 "instance {instance_id} was started with different user-data (sha256 {}…, now {}…) and did not \
                  finish; resuming with other user-data could mix two configurations. Restore the original \
                  user-data, or run `kubeboot run --force` to continue with the new one",
-                &record.user_data_sha256[..12],
-                &user_data_sha256[..12]
+                record.user_data_sha256.get(..12).unwrap_or(&record.user_data_sha256),
+                user_data_sha256.get(..12).unwrap_or(user_data_sha256)
             ),
         ));
     }

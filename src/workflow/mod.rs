@@ -135,6 +135,7 @@ pub fn run_phases(ctx: &mut Ctx, table: &'static [Phase], observer: &mut dyn Pha
             continue;
         }
         let start = Instant::now();
+        crate::report::crash::test_panic_point(phase.name);
         let outcome = (phase.run)(ctx, None);
         let elapsed = start.elapsed();
         observer.after(phase, elapsed, &outcome)?;

@@ -176,6 +176,12 @@ impl State {
             };
         }
         match self.objects.lock().unwrap().get(&path) {
+            // `{"__redirect": url}` stands for a hostile server (or a path) answering 302.
+            Some(obj) if obj.get("__redirect").is_some() => Response::builder()
+                .status(StatusCode::FOUND)
+                .header("location", obj["__redirect"].as_str().unwrap_or(""))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
             Some(obj) => reply(StatusCode::OK, obj.clone()),
             None => reply(StatusCode::NOT_FOUND, json!({"kind": "Status", "reason": "NotFound"})),
         }
