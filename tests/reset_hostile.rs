@@ -135,6 +135,7 @@ fn fake_cri(socket: &Path, calls: Arc<Mutex<Vec<String>>>) -> tokio::runtime::Ru
                                         uid: "u".into(),
                                         namespace: "default".into(),
                                     }),
+                                    ..Default::default()
                                 };
                                 ListPodSandboxResponse { items: vec![pod("sb1", "web"), pod("sb2", "db")] }
                                     .encode_to_vec()

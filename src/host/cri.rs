@@ -125,24 +125,6 @@ pub struct LinuxRuntimeConfiguration {
     pub cgroup_driver: i32,
 }
 
-/// What the runtime said about itself.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ListPodSandboxRequest {}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ListPodSandboxResponse {
-    #[prost(message, repeated, tag = "1")]
-    pub items: Vec<PodSandbox>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct PodSandbox {
-    #[prost(string, tag = "1")]
-    pub id: String,
-    #[prost(message, optional, tag = "2")]
-    pub metadata: Option<PodSandboxMetadata>,
-}
-
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct PodSandboxMetadata {
     #[prost(string, tag = "1")]
@@ -163,6 +145,7 @@ pub struct PodSandboxIdRequest {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Empty {}
 
+/// What the runtime said about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeInfo {
     pub runtime_name: String,
@@ -243,6 +226,8 @@ pub struct ListPodSandboxResponse {
 pub struct PodSandbox {
     #[prost(string, tag = "1")]
     pub id: String,
+    #[prost(message, optional, tag = "2")]
+    pub metadata: Option<PodSandboxMetadata>,
     #[prost(int32, tag = "3")]
     pub state: i32,
     #[prost(int64, tag = "4")]
@@ -377,7 +362,7 @@ impl CriClient {
     pub async fn list_pod_sandboxes(&mut self) -> Result<Vec<PodSandbox>> {
         let t = self.timeout;
         let resp: ListPodSandboxResponse =
-            self.call("/runtime.v1.RuntimeService/ListPodSandbox", ListPodSandboxRequest {}, t).await?;
+            self.call("/runtime.v1.RuntimeService/ListPodSandbox", ListPodSandboxRequest::default(), t).await?;
         Ok(resp.items)
     }
 
