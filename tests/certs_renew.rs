@@ -270,8 +270,8 @@ fn bad_input_and_external_ca_change_nothing() {
     }
     // Another kubeboot holds the node (first boot, the timer): busy, exit 75, nothing written.
     if have("flock") {
-        std::fs::create_dir_all(node.path("/var/lib/kubeboot")).unwrap();
-        let lock = node.path("/var/lib/kubeboot/run.lock");
+        // The host lock is a flock on the root directory itself.
+        let lock = node.path("/");
         let mut holder =
             std::process::Command::new("flock").arg("--no-fork").arg(&lock).args(["sleep", "10"]).spawn().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(300));

@@ -16,7 +16,7 @@ check "no failure sentinel" lacks "$sentinels" /run/kubeboot/failed
 readback "$SCENARIO" "${NODE_PATHS[@]}"
 check "persisted status says done" [ "$(json state <"$VM_WORK/$SCENARIO/disk/var/lib/kubeboot/status.json")" = done ]
 check "manifests laid down" [ -f "$VM_WORK/$SCENARIO/disk/etc/kubernetes/manifests/kube-apiserver.yaml" ]
-# The host lock is /run/lock/kubeboot.lock (tmpfs, issue 16): nothing on the disk changes at all.
+# The host lock is a flock on / itself (issue 16): no lock file, so nothing on the disk changes at all.
 before=$(tree_digest "$VM_WORK/$SCENARIO/disk")
 
 cp "$VM_WORK/$SCENARIO/console.log" "$VM_WORK/$SCENARIO/console-first.log"
