@@ -3,8 +3,14 @@
 rolling restart runs, then says whether two components were ever down at once and how long each
 one was unavailable at most.
 
+A component that is down only because what it depends on is down is not counted as a second
+outage: kube-apiserver's /livez fails while etcd restarts, and on a single control-plane node
+kube-controller-manager and kube-scheduler lose their leader lease (and restart) when the API
+server is away longer than their renew deadline. Two outages at once means two components down
+whose dependencies are up: two restarts overlapping.
+
   health-monitor.py sample ADDRESS OUT.tsv     (runs until killed)
-  health-monitor.py judge OUT.tsv              (exit 1 if two were down at the same time)
+  health-monitor.py judge OUT.tsv              (exit 1 if two restarts overlapped)
 """
 import ssl, sys, time, urllib.request
 
@@ -35,10 +41,24 @@ def sample(addr, out):
             time.sleep(max(0, 0.25 - (time.monotonic() - t)))
 
 
+DEPENDS_ON = {
+    "etcd": [],
+    "kube-apiserver": ["etcd"],
+    "kube-controller-manager": ["kube-apiserver"],
+    "kube-scheduler": ["kube-apiserver"],
+}
+
+
 def judge(path):
     rows = [l.rstrip("\n").split("\t") for l in open(path)]
     names, rows = rows[0][1:], [(float(r[0]), r[1:]) for r in rows[1:]]
-    overlap = [t for t, s in rows if s.count("0") > 1]
+
+    def own_outages(s):
+        down = {n for n, v in zip(names, s) if v == "0"}
+        return [n for n in down if not any(d in down for d in DEPENDS_ON[n])]
+
+    overlap = [(t, own_outages(s)) for t, s in rows if len(own_outages(s)) > 1]
+    cascades = sum(1 for _, s in rows if s.count("0") > len(own_outages(s)))
     longest = {}
     for i, n in enumerate(names):
         start, best = None, 0.0
@@ -50,9 +70,10 @@ def judge(path):
         if start is not None:
             best = max(best, rows[-1][0] - start)
         longest[n] = best
-    print(f"{len(rows)} samples; longest unavailable: " + ", ".join(f"{n} {v:.1f} s" for n, v in longest.items()))
+    print(f"{len(rows)} samples; longest unavailable: " + ", ".join(f"{n} {v:.1f} s" for n, v in longest.items())
+          + f"; {cascades} samples with a dependent down only because of its dependency")
     if overlap:
-        print(f"two or more components down at once in {len(overlap)} samples", file=sys.stderr)
+        print(f"two restarts overlapped in {len(overlap)} samples, first: {overlap[0][1]}", file=sys.stderr)
         sys.exit(1)
 
 
