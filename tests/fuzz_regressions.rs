@@ -1,6 +1,5 @@
 //! Inputs the cargo-fuzz targets (fuzz/, `scripts/fuzz.sh`) found crashing, replayed through the
-//! same code in the test suite (a debug build: overflow checks on, as in the fuzz build). Each
-//! must end in an error or a result, never a panic.
+//! same code in the test suite. Each must end in an error or a result, never a panic.
 
 use std::io::Cursor;
 
@@ -17,11 +16,10 @@ fn read_fat(image: &[u8]) {
 
 /// Found by `scripts/fuzz.sh` (target `fat`) within seconds on 2026-12-02: a directory entry
 /// whose first cluster is below 2 makes fatfs 0.3.6 compute `cluster - 2` (fs.rs:448), which
-/// panics with overflow checks on and wraps to a wild sector without them. Bounding the FAT
-/// reader is issue 16 item 2 (the hostile-a branch); this test is ignored until that lands and
-/// then must pass as it stands.
+/// panics with overflow checks on and wraps to a wild sector without them. fatfs is now built
+/// without overflow checks in tests too (as in release, Cargo.toml) and every seed read goes
+/// through `source::bounded`, which refuses the wild seek (issue 16 item 2).
 #[test]
-#[ignore = "fatfs cluster-2 underflow: fixed by issue 16 item 2 (hostile-a), not on this branch"]
 fn fat_directory_entry_with_cluster_below_two() {
     read_fat(include_bytes!("fuzz-regressions/fat-cluster-underflow.bin"));
 }
