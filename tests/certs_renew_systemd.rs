@@ -3,6 +3,8 @@
 //! is missing (so the check is real). The schedule and the command the timer runs are asserted,
 //! and that command parses with the real binary.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -10,27 +12,10 @@ const SERVICE: &str = include_str!("../systemd/kubeboot-cert-renew.service");
 const TIMER: &str = include_str!("../systemd/kubeboot-cert-renew.timer");
 
 fn verify_root(with_binary: bool) -> (bool, String) {
-    let root = tempfile::tempdir().unwrap();
-    let r = root.path();
-    std::fs::create_dir_all(r.join("usr/lib/systemd")).unwrap();
-    let out =
-        Command::new("cp").arg("-r").arg("/usr/lib/systemd/system").arg(r.join("usr/lib/systemd/")).output().unwrap();
-    assert!(out.status.success(), "copying the system units: {}", String::from_utf8_lossy(&out.stderr));
-    std::fs::create_dir_all(r.join("etc/systemd/system")).unwrap();
-    std::fs::write(r.join("etc/systemd/system/kubeboot-cert-renew.service"), SERVICE).unwrap();
-    std::fs::write(r.join("etc/systemd/system/kubeboot-cert-renew.timer"), TIMER).unwrap();
-    if with_binary {
-        std::fs::create_dir_all(r.join("usr/local/bin")).unwrap();
-        std::fs::copy(env!("CARGO_BIN_EXE_kubeboot"), r.join("usr/local/bin/kubeboot")).unwrap();
-    }
-    let out = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(format!("--root={}", r.display()))
-        .arg("/etc/systemd/system/kubeboot-cert-renew.timer")
-        .arg("/etc/systemd/system/kubeboot-cert-renew.service")
-        .output()
-        .unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    support::unit_verify::verify_units(
+        &[("kubeboot-cert-renew.timer", TIMER), ("kubeboot-cert-renew.service", SERVICE)],
+        with_binary,
+    )
 }
 
 #[test]

@@ -2,31 +2,14 @@
 //! system units and the binary at its ExecStart path, and fails it when the binary is missing
 //! (so the check is real). The ordering and service type the first boot relies on are asserted.
 
+mod support;
+
 use std::path::Path;
-use std::process::Command;
 
 const UNIT: &str = include_str!("../systemd/kubeboot.service");
 
 fn verify_root(with_binary: bool) -> (bool, String) {
-    let root = tempfile::tempdir().unwrap();
-    let r = root.path();
-    std::fs::create_dir_all(r.join("usr/lib/systemd")).unwrap();
-    let out =
-        Command::new("cp").arg("-r").arg("/usr/lib/systemd/system").arg(r.join("usr/lib/systemd/")).output().unwrap();
-    assert!(out.status.success(), "copying the system units: {}", String::from_utf8_lossy(&out.stderr));
-    std::fs::create_dir_all(r.join("etc/systemd/system")).unwrap();
-    std::fs::write(r.join("etc/systemd/system/kubeboot.service"), UNIT).unwrap();
-    if with_binary {
-        std::fs::create_dir_all(r.join("usr/local/bin")).unwrap();
-        std::fs::copy(env!("CARGO_BIN_EXE_kubeboot"), r.join("usr/local/bin/kubeboot")).unwrap();
-    }
-    let out = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(format!("--root={}", r.display()))
-        .arg("/etc/systemd/system/kubeboot.service")
-        .output()
-        .unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    support::unit_verify::verify_units(&[("kubeboot.service", UNIT)], with_binary)
 }
 
 #[test]

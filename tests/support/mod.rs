@@ -6,6 +6,7 @@ pub mod api_semantics;
 pub mod apiserver;
 pub mod kubeadm_access;
 pub mod kubeadm_objects;
+pub mod unit_verify;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
