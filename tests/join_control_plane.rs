@@ -239,6 +239,15 @@ fn a_control_plane_join_renders_from_the_clusters_configuration_not_its_user_dat
     let admin = std::fs::read_to_string(node.path("/etc/kubernetes/admin.conf")).unwrap();
     assert!(admin.contains("server: https://lb.k8s.example.internal:6443"), "{admin}");
 
+    // Renewal on this node follows the kept cluster configuration too: the renewed key is
+    // the cluster's ECDSA-P256, not the RSA-2048 the slim user-data would default to.
+    let before = std::fs::read(node.pki("apiserver.key")).unwrap();
+    let out = node.run(&["certs", "renew", "apiserver"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_ne!(std::fs::read(node.pki("apiserver.key")).unwrap(), before, "not renewed");
+    let key = openssl_text(&["pkey", "-noout", "-text", "-in"], &node.pki("apiserver.key"));
+    assert!(key.contains("prime256v1"), "renewal changed the key type: {key}");
+
     // Feature gates: ControlPlaneKubeletLocalMode (on by default in 1.33) is off in this
     // cluster, so the kubelet bootstraps against the cluster, not this node's API server.
     let run = join_with_kubelet_stand_in(&node, "cp-2", &c, &["phase", "kubelet-start"]);
