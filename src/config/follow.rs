@@ -173,12 +173,12 @@ mod tests {
 
     #[test]
     fn kubeadm_cluster_configuration_in_join_user_data_is_compared_too() {
-        let user = load(&format!(
+        let user = load(
             "apiVersion: kubeadm.k8s.io/v1beta3\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    \
              apiServerEndpoint: 10.0.0.1:6443\n    token: abcdef.0123456789abcdef\n    unsafeSkipCAVerification: true\n\
              ---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nclusterName: prod\n\
-             apiServer:\n  extraArgs:\n    audit-log-maxage: \"30\"\n"
-        ));
+             apiServer:\n  extraArgs:\n    audit-log-maxage: \"30\"\n",
+        );
         let found = contradictions(&user, &cluster(CLUSTER));
         let paths: Vec<&str> = found.iter().map(|c| c.path.as_str()).collect();
         // The same audit flag in v1beta3 map form is no contradiction; another cluster name is.
