@@ -260,3 +260,29 @@ fn a_cluster_without_kubeadm_config_is_a_clear_error() {
     );
     assert_eq!(node.files(), ["/etc/hostname"]);
 }
+
+#[test]
+fn a_kubeadm_join_configuration_follows_the_cluster_too() {
+    // kubeadm-format user-data: a JoinConfiguration has no cluster settings at all.
+    let c = StandInCluster::start_with(TOKEN, &"ab".repeat(32), "v1.34.1", "");
+    let node = Node::new(&format!(
+        "apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+nodeRegistration:
+  name: worker-1
+discovery:
+  bootstrapToken:
+    apiServerEndpoint: {}
+    token: {TOKEN}
+    caCertHashes:
+    - {}
+",
+        c.api.endpoint(),
+        c.pin
+    ));
+    node.write("/etc/hostname", b"worker-1\n");
+    let run = join_to_the_end(&c, &node);
+    assert!(text(&run.output).contains("Following the cluster's configuration: Kubernetes v1.34.1"));
+    let flags = std::fs::read_to_string(node.path("/var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    assert!(flags.contains("pause:3.10.1") && !flags.contains("--container-runtime-endpoint"), "{flags}");
+}
