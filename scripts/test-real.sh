@@ -10,6 +10,7 @@
 # without a default route (real TLS bootstrap, CSR approved by the real controller-manager); a
 # control plane joins (kubeadm-certs, etcd learner promoted, second API server); reset of both;
 # a first boot killed at every cluster phase boundary resumes to the same cluster.
+# KUBEBOOT_REAL_CASES="init control-plane-join" runs only the cases named (with those they need).
 #
 # Skew: binaries older than the 1.31 that kubeboot renders are adapted to in the harness only
 # (the kubelet's command line gets the flags a 1.24 kubelet needs; preflight's version checks
@@ -61,6 +62,9 @@ K8S=v1.31.0
 TOKEN=abcdef.0123456789abcdef
 CERT_KEY=$(openssl rand -hex 32)
 CP1_IP=$LAN_PREFIX.11 CP2_IP=$LAN_PREFIX.12 W1_IP=$LAN_PREFIX.21 CP9_IP=$LAN_PREFIX.19 CP8_IP=$LAN_PREFIX.18
+# Extra apiserver SANs of the cluster (a VIP name and address), which a joining control plane
+# must carry too though its user-data does not name them.
+CERT_SAN_DNS=cp-vip.kubeboot.test CERT_SAN_IP=$LAN_PREFIX.100
 # Checks a v1.24 kubelet cannot pass against a 1.31 control plane (the harness's skew).
 SKEW_IGNORED="[KubeletVersion]"
 
@@ -113,6 +117,11 @@ cluster:
   networking:
     serviceSubnet: 10.96.0.0/12
     podSubnet: 10.244.0.0/16
+  apiServer:
+    certSANs: [$CERT_SAN_DNS, $CERT_SAN_IP]
+    extraArgs:
+      - name: audit-log-maxage
+        value: "30"
 bootstrapTokens:
   - token: $TOKEN
 uploadCerts: true
@@ -132,6 +141,8 @@ preflight:
 EOF
 }
 
+# Only what a join needs: no cluster section (version, controlPlaneEndpoint, certSANs, ... come
+# from the cluster's kubeadm-config, as with kubeadm join).
 join_config() { # ROLE NAME [IP]
   local hash; hash=$(in_node cp1 "$KB" certs ca-hash)
   cat <<EOF
@@ -143,9 +154,6 @@ node:
 EOF
   [ -n "${3:-}" ] && echo "  advertiseAddress: $3"
   cat <<EOF
-cluster:
-  kubernetesVersion: $K8S
-$([ "$1" = control-plane-join ] && echo "  controlPlaneEndpoint: $CP1_IP:6443")
 join:
   apiServerEndpoint: $CP1_IP:6443
   token: $TOKEN
@@ -268,7 +276,16 @@ case_worker_join() {
 case_control_plane_join() {
   node_up cp2 12
   join_config control-plane-join cp2 "$CP2_IP" > "$WORK/cp2.yaml"
+  ! grep -q '^cluster:' "$WORK/cp2.yaml" || fail "cp2's user-data has a cluster section"
   in_node cp2 "$KB" join --config "$WORK/cp2.yaml" > "$WORK/cp2/join.out" 2>&1 || { cat "$WORK/cp2/join.out" >&2; fail "kubeboot join (control plane) failed"; }
+  # The cluster's settings, from kubeadm-config: certSANs in the certificate and the audit flag.
+  local san
+  for san in "DNS:$CERT_SAN_DNS" "IP Address:$CERT_SAN_IP" "IP Address:$CP2_IP"; do
+    in_node cp2 openssl x509 -noout -ext subjectAltName -in /etc/kubernetes/pki/apiserver.crt | grep -qF "$san" ||
+      fail "cp2's apiserver.crt lacks $san"
+  done
+  in_node cp2 grep -q -- "--audit-log-maxage=30" /etc/kubernetes/manifests/kube-apiserver.yaml ||
+    fail "cp2's kube-apiserver lacks the cluster's audit-log-maxage"
   # The shared CAs came from kubeadm-certs, byte for byte.
   local f
   for f in ca.crt ca.key sa.key front-proxy-ca.crt etcd/ca.crt etcd/ca.key; do
@@ -283,6 +300,9 @@ case_control_plane_join() {
   # A second API server serves, with the cluster's data.
   wait_for 120 "kube-apiserver on cp2" in_node cp2 kubectl --kubeconfig /etc/kubernetes/admin.conf \
     --server "https://$CP2_IP:6443" get node cp1
+  # The certificate cp2's API server serves names the cluster's VIP.
+  in_node cp2 bash -c "openssl s_client -connect $CP2_IP:6443 </dev/null 2>/dev/null | openssl x509 -noout -ext subjectAltName" |
+    grep -qF "DNS:$CERT_SAN_DNS" || fail "cp2's API server does not serve the cluster's certSANs"
   kubectl_on cp1 get node cp2 -o json | python3 tests/real/objects.py control-plane-node || fail "cp2 not marked control-plane"
 }
 

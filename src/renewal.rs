@@ -73,18 +73,33 @@ pub struct NextExpiry {
 
 /// The node's config: `explicit`, else the user-data of the provisioned instance, else none
 /// (kubeadm's defaults apply).
+/// A joined node follows the cluster's configuration kept by its join (the cluster's
+/// `encryptionAlgorithm`, `certificateValidityPeriod`, `certificatesDir`), as the join did.
 pub fn node_config(host: &Host, explicit: Option<&Path>) -> Result<Option<(String, NodeConfig)>> {
     if let Some(path) = explicit {
         let cfg = crate::config::load_file(path)
             .map_err(|d| crate::error::coded(crate::error::Exit::InvalidInput, d.to_string()))?;
-        return Ok(Some((path.display().to_string(), cfg)));
+        return Ok(Some((path.display().to_string(), follow_kept_cluster(host, cfg)?)));
     }
     let Some(user_data) = provisioned_user_data(host)? else { return Ok(None) };
     let bytes = host.read(&user_data).with_context(|| format!("reading {user_data}"))?;
     let cfg = crate::config::load(&user_data, &bytes).map_err(|d| {
         anyhow::anyhow!("{d}\nthe user-data this node was provisioned from no longer validates; pass --config FILE")
     })?;
-    Ok(Some((user_data, cfg)))
+    Ok(Some((user_data, follow_kept_cluster(host, cfg)?)))
+}
+
+fn follow_kept_cluster(host: &Host, cfg: NodeConfig) -> Result<NodeConfig> {
+    use crate::config::follow;
+    let kept = crate::join::CLUSTER_CONFIG_STATE;
+    if !cfg.role.is_join() {
+        return Ok(cfg);
+    }
+    let Some(bytes) = host.read_opt(kept)? else { return Ok(cfg) };
+    let text = String::from_utf8_lossy(&bytes);
+    let cluster =
+        crate::config::kubeadm::cluster_spec_from_kubeadm_config(&text).map_err(|e| anyhow::anyhow!("{kept}: {e}"))?;
+    follow::follow_cluster(&cfg, cluster).map_err(|found| anyhow::anyhow!("{}", follow::describe(&found)))
 }
 
 /// The kept user-data of the most recently finished instance.

@@ -139,7 +139,10 @@ fn init_creates_the_kubeadm_object_set_against_the_apiserver_stand_in() {
     // 4. The printed worker user-data is a valid worker NodeConfig.
     let snippet = block_after(&stdout, "or boot them with this kubeboot user-data:");
     assert!(
-        snippet.contains("role: worker\n") && snippet.contains(&token) && snippet.contains(printed_hash),
+        snippet.contains("role: worker\n")
+            && snippet.contains(&token)
+            && snippet.contains(printed_hash)
+            && !snippet.contains("cluster:"),
         "{snippet}"
     );
     let file = node.root().join("worker.yaml");
@@ -274,9 +277,12 @@ fn with_a_control_plane_endpoint_the_control_plane_join_instructions_validate_to
     assert!(command.contains(&format!("kubeadm join {endpoint} --token ")), "{command}");
     assert!(command.contains(&format!("--control-plane --certificate-key {}", key.trim())), "{command}");
     let snippet = block_after(&stdout, "or boot it with this kubeboot user-data:");
+    // Only what a join needs: the node follows the cluster's kubeadm-config for the rest.
     assert!(
         snippet.contains("role: control-plane-join\n")
-            && snippet.contains(&format!("controlPlaneEndpoint: {endpoint}\n")),
+            && snippet.contains(&format!("apiServerEndpoint: {endpoint}\n"))
+            && snippet.contains(&format!("certificateKey: {}\n", key.trim()))
+            && !snippet.contains("cluster:"),
         "{snippet}"
     );
     let file = node.root().join("cp.yaml");

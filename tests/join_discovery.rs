@@ -30,6 +30,7 @@ impl Cluster {
             &std::fs::read(pki.pki("apiserver.key")).unwrap(),
         );
         api.accept_token(TOKEN);
+        api.put(KUBEADM_CONFIG, kubeadm_config(&uploaded_cluster_configuration(&pki)));
         let kubeconfig = cluster_info_kubeconfig(&format!("https://{}", api.endpoint()), &ca);
         let pin = openssl_pin(&pki.pki("ca.crt"));
         Cluster { pki, api, kubeconfig, pin }
@@ -115,21 +116,25 @@ fn correct_jws_and_pin_discover_the_cluster_without_sending_credentials() {
         serde_json::from_slice(&std::fs::read(node.path(kubeboot::join::DISCOVERY_STATE)).unwrap()).unwrap();
     assert_eq!(kept["server"], format!("https://{}", c.api.endpoint()));
     assert_eq!(kept["caPem"], c.ca_pem());
-    assert_eq!(node.files(), [kubeboot::join::DISCOVERY_STATE]);
+    assert_eq!(node.files(), [kubeboot::join::CLUSTER_CONFIG_STATE, kubeboot::join::DISCOVERY_STATE]);
 
-    // Two reads (unverified, then verified), both anonymous.
+    // Two cluster-info reads (unverified, then verified), both anonymous; only then, over the
+    // verified connection, the token reads the cluster's configuration (kubeadm-config).
     let seen = c.api.seen();
-    assert_eq!(seen.len(), 2, "{seen:?}");
-    for r in &seen {
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for r in &seen[..2] {
         assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", CLUSTER_INFO));
         assert!(!r.headers.iter().any(|(k, _)| k == "authorization"), "discovery sent credentials: {r:?}");
     }
+    assert_eq!((seen[2].method.as_str(), seen[2].path.as_str()), ("GET", KUBEADM_CONFIG));
+    let kept = std::fs::read_to_string(node.path(kubeboot::join::CLUSTER_CONFIG_STATE)).unwrap();
+    assert_eq!(kept, uploaded_cluster_configuration(&c.pki));
 
-    // A resumed join does not discover again.
+    // A resumed join does not discover again, nor read the configuration again.
     let out = discover(&node);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("Using the cluster discovered earlier"), "{}", text(&out));
-    assert_eq!(c.api.seen().len(), 2);
+    assert_eq!(c.api.seen().len(), 3);
 }
 
 #[test]
@@ -228,7 +233,8 @@ fn unsafe_skip_trusts_cluster_info_without_a_pin() {
     let node = worker(&c.api.endpoint(), "  unsafeSkipCAVerification: true\n");
     let out = discover(&node);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(c.api.seen().len(), 1, "no pin: no verified re-fetch");
+    let paths: Vec<String> = c.api.seen().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, [CLUSTER_INFO, KUBEADM_CONFIG], "no pin: no verified re-fetch of cluster-info");
 }
 
 /// A man in the middle at the API server endpoint replays the real cluster-info (valid JWS,

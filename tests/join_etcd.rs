@@ -222,6 +222,10 @@ fn control_plane_join_adds_promotes_survives_a_crash_after_member_add_and_reset_
     ] {
         b.write(&format!("/etc/kubernetes/pki/{f}"), &std::fs::read(a.pki(f)).unwrap());
     }
+    // What discovery keeps: the cluster's ClusterConfiguration (A's, as its init uploads it).
+    let cluster_configuration = uploaded_cluster_configuration(&a)
+        .replace(&format!("controlPlaneEndpoint: {ip_a}:6443"), &format!("controlPlaneEndpoint: {}", api.endpoint()));
+    b.write("/var/lib/kubeboot/join/cluster-configuration.yaml", cluster_configuration.as_bytes());
     for sub in ["certs", "kubeconfig"] {
         let out = b.run(&["join", "phase", "control-plane-prepare", sub]);
         assert!(out.status.success(), "{}", text(&out));
@@ -343,6 +347,10 @@ fn an_unreachable_etcd_cluster_is_reported_with_what_to_check() {
     for (_, f) in SHARED_CERTS {
         b.write(&format!("/etc/kubernetes/pki/{f}"), &std::fs::read(a.pki(f)).unwrap());
     }
+    // What discovery keeps: the cluster's ClusterConfiguration, with B's endpoint.
+    let cluster_configuration = uploaded_cluster_configuration(&a)
+        .replace("clusterName: kubernetes\n", "clusterName: kubernetes\ncontrolPlaneEndpoint: 127.0.0.2:6443\n");
+    b.write("/var/lib/kubeboot/join/cluster-configuration.yaml", cluster_configuration.as_bytes());
     assert!(b.run(&["join", "phase", "control-plane-prepare", "certs"]).status.success());
     let out = b.run(&["join", "phase", "etcd-join"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

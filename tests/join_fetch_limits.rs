@@ -33,6 +33,8 @@ fn cluster() -> Cluster {
         &std::fs::read(pki.pki("apiserver.crt")).unwrap(),
         &std::fs::read(pki.pki("apiserver.key")).unwrap(),
     );
+    api.accept_token(TOKEN);
+    api.put(KUBEADM_CONFIG, kubeadm_config(&uploaded_cluster_configuration(&pki)));
     let kubeconfig =
         cluster_info_kubeconfig(&format!("https://{}", api.endpoint()), &std::fs::read(pki.pki("ca.crt")).unwrap());
     let pin = openssl_pin(&pki.pki("ca.crt"));

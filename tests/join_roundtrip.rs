@@ -3,8 +3,9 @@
 //! (`upload-certs`) and creates the token, its RBAC and cluster-info (`bootstrap-token`); the KCM
 //! bootstrapsigner's JWS is added as that controller would; then a control-plane join
 //! discovers the cluster and downloads and decrypts the shared CA files, which must be
-//! byte-identical to the first node's. The join uses nothing but the anonymous and bootstrap
-//! identities the stand-in's RBAC allows.
+//! byte-identical to the first node's, and renders with the ClusterConfiguration init uploaded
+//! (kubeadm-config). The join uses nothing but the anonymous and bootstrap identities the
+//! stand-in's RBAC allows.
 
 mod join_support;
 mod support;
@@ -20,8 +21,9 @@ fn init_uploads_and_a_control_plane_join_downloads_identical_cas() {
         "v1.33.5",
         &format!("uploadCerts: true\ncertificateKey: {CERT_KEY}\nbootstrapTokens:\n- token: {TOKEN}\n"),
     );
-    for phase in ["upload-certs", "bootstrap-token"] {
-        let out = init.kubeboot(&["init", "phase", phase]);
+    for phase in ["upload-config kubeadm", "upload-certs", "bootstrap-token"] {
+        let args: Vec<&str> = ["init", "phase"].into_iter().chain(phase.split(' ')).collect();
+        let out = init.kubeboot(&args);
         assert!(out.status.success(), "init phase {phase} failed");
     }
     // The bootstrapsigner controller signs cluster-info for every signing token.
@@ -39,9 +41,6 @@ role: control-plane-join
 node:
   name: cp-2
   advertiseAddress: 127.0.0.2
-cluster:
-  kubernetesVersion: v1.33.5
-  encryptionAlgorithm: ECDSA-P256
 join:
   apiServerEndpoint: 127.0.0.1:{}
   token: {TOKEN}
@@ -65,10 +64,21 @@ certificateKey: {CERT_KEY}
         .server
         .requests()
         .into_iter()
-        .filter(|r| r.path.contains("cluster-info") || r.path.contains("kubeadm-certs"))
+        .filter(|r| ["cluster-info", "kubeadm-config", "kubeadm-certs"].iter().any(|o| r.path.contains(o)))
         .filter(|r| r.method == "GET")
         .map(|r| (r.user, r.path))
         .collect();
     assert!(users.iter().any(|(u, p)| u == "system:anonymous" && p.contains("cluster-info")), "{users:?}");
     assert!(users.iter().any(|(u, p)| u == "system:bootstrap:abcdef" && p.contains("kubeadm-certs")), "{users:?}");
+    // The bootstrap identity may read kubeadm-config (kubeadm:nodes-kubeadm-config, made by
+    // init's upload-config), and the join followed it: the first node's key type and subnets.
+    assert!(users.iter().any(|(u, p)| u == "system:bootstrap:abcdef" && p.contains("kubeadm-config")), "{users:?}");
+    let key = std::process::Command::new("openssl")
+        .args(["pkey", "-noout", "-text", "-in"])
+        .arg(join.path("/etc/kubernetes/pki/apiserver.key"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&key.stdout).contains("prime256v1"), "not the cluster's ECDSA-P256");
+    let kcm = std::fs::read_to_string(join.path("/etc/kubernetes/manifests/kube-controller-manager.yaml")).unwrap();
+    assert!(kcm.contains("--cluster-cidr=10.244.0.0/16"), "{kcm}");
 }

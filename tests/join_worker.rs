@@ -116,7 +116,14 @@ fn stand_in_worker_join_runs_to_the_end_and_removes_the_bootstrap_credential() {
         .filter(|r| r.headers.iter().any(|(k, v)| k == "authorization" && v == &format!("Bearer {TOKEN}")))
         .map(|r| r.path)
         .collect();
-    assert_eq!(authed, ["/api/v1/nodes/worker-1", "/api/v1/namespaces/kube-system/configmaps/kubelet-config"]);
+    assert_eq!(
+        authed,
+        [
+            "/api/v1/namespaces/kube-system/configmaps/kubeadm-config",
+            "/api/v1/nodes/worker-1",
+            "/api/v1/namespaces/kube-system/configmaps/kubelet-config"
+        ]
+    );
 
     // 1.33 (no NodeLocalCRISocket): the CRI socket is recorded on the Node, with the kubelet's
     // own client certificate from TLS bootstrap, never with the bootstrap token.
@@ -169,4 +176,113 @@ fn an_expired_token_is_reported_as_such() {
     );
     assert!(!text(&out).contains("0123456789abcdef"), "the secret leaked into the output");
     assert!(!node.path("/etc/kubernetes/bootstrap-kubelet.conf").exists());
+}
+
+/// Worker user-data as `kubeboot init` prints it: endpoint, token, pin; `cluster` optional.
+fn slim_worker(c: &StandInCluster, cluster: &str) -> Node {
+    let node = Node::new(&format!(
+        "apiVersion: kubeboot.io/v1alpha1
+kind: NodeConfig
+role: worker
+node:
+  name: worker-1
+{cluster}join:
+  apiServerEndpoint: {}
+  token: {TOKEN}
+  caCertHashes:
+  - {}
+",
+        c.api.endpoint(),
+        c.pin
+    ));
+    node.write("/etc/hostname", b"worker-1\n");
+    node
+}
+
+#[test]
+fn a_worker_takes_the_clusters_kubernetes_version() {
+    // A 1.34 cluster; the user-data names no version (the default would be v1.33.5).
+    let c = StandInCluster::start_with(TOKEN, &"ab".repeat(32), "v1.34.1", "");
+    let node = slim_worker(&c, "");
+    let run = join_to_the_end(&c, &node);
+    assert!(text(&run.output).contains("Following the cluster's configuration: Kubernetes v1.34.1"));
+    // What 1.34 renders: the cluster's pause image, and (NodeLocalCRISocket, on in 1.34) the
+    // CRI socket in the kubelet configuration, not as a flag nor as a Node annotation.
+    let flags = std::fs::read_to_string(node.path("/var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    let cp_flags = std::fs::read_to_string(c.cp.path("/var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    let pause = |f: &str| f.split_whitespace().find(|a| a.contains("--pod-infra-container-image=")).map(str::to_string);
+    assert_eq!(pause(&flags), pause(&cp_flags), "{flags}");
+    assert!(flags.contains("pause:3.10.1"), "{flags}");
+    assert!(!flags.contains("--container-runtime-endpoint"), "{flags}");
+    assert!(node.path("/var/lib/kubelet/instance-config.yaml").exists());
+    assert!(c.api.seen().iter().all(|r| r.method != "PATCH"), "1.34 records no CRI-socket annotation");
+}
+
+#[test]
+fn worker_user_data_that_contradicts_the_cluster_is_refused_before_anything_is_written() {
+    let c =
+        StandInCluster::start_with(TOKEN, &"ab".repeat(32), "v1.34.1", "  networking:\n    podSubnet: 10.244.0.0/16\n");
+    let node =
+        slim_worker(&c, "cluster:\n  kubernetesVersion: v1.33.5\n  networking:\n    podSubnet: 192.168.0.0/16\n");
+    let out = join(&node);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    for want in [
+        "cluster.kubernetesVersion: \"v1.33.5\" in the user-data, but \"v1.34.1\" in the cluster's ConfigMap kube-system/kubeadm-config",
+        "cluster.networking.podSubnet: \"192.168.0.0/16\" in the user-data, but \"10.244.0.0/16\" in the cluster's",
+    ] {
+        assert!(said.contains(want), "missing {want:?}:\n{said}");
+    }
+    assert_eq!(node.files(), ["/etc/hostname"], "a refused join wrote to the host");
+    // No credential was used past reading the cluster's configuration.
+    let authed: Vec<String> = c
+        .api
+        .seen()
+        .into_iter()
+        .filter(|r| r.headers.iter().any(|(k, _)| k == "authorization"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(authed, ["/api/v1/namespaces/kube-system/configmaps/kubeadm-config"]);
+}
+
+#[test]
+fn a_cluster_without_kubeadm_config_is_a_clear_error() {
+    let c = cluster();
+    c.api.remove(KUBEADM_CONFIG);
+    let node = slim_worker(&c, "");
+    let out = join(&node);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("ConfigMap kube-system/kubeadm-config does not exist")
+            && text(&out).contains("upload-config kubeadm"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(node.files(), ["/etc/hostname"]);
+}
+
+#[test]
+fn a_kubeadm_join_configuration_follows_the_cluster_too() {
+    // kubeadm-format user-data: a JoinConfiguration has no cluster settings at all.
+    let c = StandInCluster::start_with(TOKEN, &"ab".repeat(32), "v1.34.1", "");
+    let node = Node::new(&format!(
+        "apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+nodeRegistration:
+  name: worker-1
+discovery:
+  bootstrapToken:
+    apiServerEndpoint: {}
+    token: {TOKEN}
+    caCertHashes:
+    - {}
+",
+        c.api.endpoint(),
+        c.pin
+    ));
+    node.write("/etc/hostname", b"worker-1\n");
+    let run = join_to_the_end(&c, &node);
+    assert!(text(&run.output).contains("Following the cluster's configuration: Kubernetes v1.34.1"));
+    let flags = std::fs::read_to_string(node.path("/var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    assert!(flags.contains("pause:3.10.1") && !flags.contains("--container-runtime-endpoint"), "{flags}");
 }

@@ -113,7 +113,11 @@ fn provision(
     let node = resolve(host, cfg, &ud).map_err(at("config"))?;
     progress.status.node_name = Some(node.node_name.clone());
     progress.status.role = Some(node.role().as_str().to_string());
-    progress.status.kubernetes_version = Some(node.cfg.cluster.kubernetes_version.clone());
+    // A join's version is the cluster's, known after discovery (unless the user-data names it).
+    let written_version = node.cfg.written_cluster.0.as_ref().is_some_and(|c| c.get("kubernetesVersion").is_some());
+    if !node.role().is_join() || written_version {
+        progress.status.kubernetes_version = Some(node.cfg.cluster.kubernetes_version.clone());
+    }
 
     let failpoint = Failpoint::from_env(host);
     let mut journal =
@@ -128,6 +132,9 @@ fn provision(
 
     let mut observer = FirstBoot { journal: &mut journal, progress };
     let outcome = workflow::run_phases(&mut ctx, table, &mut observer);
+    if ctx.state.follows_cluster {
+        progress.status.kubernetes_version = Some(ctx.node.version.to_string());
+    }
     if let Some(report) = &ctx.state.preflight {
         let json = progress.redactor.redact(&report.to_json().to_string());
         progress.status.preflight = serde_json::from_str(&json).ok();

@@ -132,19 +132,8 @@ async fn print_join(host: &crate::host::Host, kubeconfig: &str, client: &ApiClie
         has_control_plane_endpoint: false,
     };
     println!("{}", info.worker_command().replace("\\\n\t", ""));
-    println!(
-        "\n# kubeboot user-data for a worker:\n{}",
-        info.worker_user_data(cluster_version(client).await.as_deref())
-    );
+    println!("\n# kubeboot user-data for a worker:\n{}", info.worker_user_data());
     Ok(())
-}
-
-/// `kubernetesVersion` from the cluster's kubeadm-config, if it can be read.
-async fn cluster_version(client: &ApiClient) -> Option<String> {
-    use crate::cluster::uploadconfig::{CLUSTER_CONFIGURATION_KEY, KUBEADM_CONFIG};
-    let cm: k8s_openapi::api::core::v1::ConfigMap = client.get(Some(KUBE_SYSTEM), KUBEADM_CONFIG).await.ok()??;
-    let cfg: serde_json::Value = serde_saphyr::from_str(cm.data?.get(CLUSTER_CONFIGURATION_KEY)?).ok()?;
-    cfg.get("kubernetesVersion")?.as_str().map(str::to_string)
 }
 
 /// One `kubeadm token list` line; never the token secret.

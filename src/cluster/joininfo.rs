@@ -5,8 +5,8 @@ use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
 use super::bootstraptoken::{Token, configured_tokens};
+use crate::config::Role;
 use crate::config::resolve::{bracket, split_host_port};
-use crate::config::{Resolved, Role};
 use crate::workflow::Ctx;
 
 /// The discovery pin (reference §2.6) of a PEM CA certificate.
@@ -67,42 +67,24 @@ impl JoinInfo {
         format!("{} \\\n\t--control-plane{certs}", self.worker_command())
     }
 
-    /// Worker user-data; the version is the cluster's when known (the kubelet must match it).
-    pub fn worker_user_data(&self, kubernetes_version: Option<&str>) -> String {
-        let mut cluster = Map::new();
-        if let Some(v) = kubernetes_version {
-            cluster.insert("kubernetesVersion".into(), json!(v));
-        }
-        self.user_data(Role::Worker, cluster)
+    /// Worker user-data: endpoint, token and CA pin. The join takes everything cluster-wide
+    /// (Kubernetes version included) from the cluster's kubeadm-config.
+    pub fn worker_user_data(&self) -> String {
+        self.user_data(Role::Worker)
     }
 
-    /// Control-plane-join user-data: it carries the cluster settings the new node renders with.
-    pub fn control_plane_user_data(&self, node: &Resolved) -> String {
-        let c = &node.cfg.cluster;
-        let mut cluster = Map::new();
-        cluster.insert("kubernetesVersion".into(), json!(node.version.to_string()));
-        if let Some(ep) = &c.control_plane_endpoint {
-            cluster.insert("controlPlaneEndpoint".into(), json!(ep));
-        }
-        let mut net = Map::new();
-        net.insert("serviceSubnet".into(), json!(c.networking.service_subnet));
-        if let Some(p) = &c.networking.pod_subnet {
-            net.insert("podSubnet".into(), json!(p));
-        }
-        net.insert("dnsDomain".into(), json!(c.networking.dns_domain));
-        cluster.insert("networking".into(), Value::Object(net));
-        cluster.insert("encryptionAlgorithm".into(), json!(c.encryption_algorithm.as_str()));
-        self.user_data(Role::ControlPlaneJoin, cluster)
+    /// Control-plane-join user-data: the worker's plus the certificate key. The new node renders
+    /// its certificates and manifests from the cluster's kubeadm-config; its advertise address
+    /// defaults to its default-route address (set `node.advertiseAddress` to choose another).
+    pub fn control_plane_user_data(&self) -> String {
+        self.user_data(Role::ControlPlaneJoin)
     }
 
-    fn user_data(&self, role: Role, cluster: Map<String, Value>) -> String {
+    fn user_data(&self, role: Role) -> String {
         let mut doc = Map::new();
         doc.insert("apiVersion".into(), json!(crate::config::API_VERSION));
         doc.insert("kind".into(), json!(crate::config::KIND));
         doc.insert("role".into(), json!(role.as_str()));
-        if !cluster.is_empty() {
-            doc.insert("cluster".into(), Value::Object(cluster));
-        }
         doc.insert(
             "join".into(),
             json!({
@@ -141,13 +123,13 @@ pub fn print_join_instructions(ctx: &Ctx) -> Result<()> {
             out.push_str("\nThe certificate key is stored 0600 in /var/lib/kubeboot/certificate-key on this node.\n");
         }
         out.push_str("\nor boot it with this kubeboot user-data:\n\n");
-        out.push_str(&indent(&info.control_plane_user_data(&ctx.node)));
+        out.push_str(&indent(&info.control_plane_user_data()));
         out.push('\n');
     }
     out.push_str("Then you can join any number of worker nodes by running the following on each as root:\n\n");
     out.push_str(&indent(&info.worker_command()));
     out.push_str("\nor boot them with this kubeboot user-data:\n\n");
-    out.push_str(&indent(&info.worker_user_data(Some(&ctx.node.version.to_string()))));
+    out.push_str(&indent(&info.worker_user_data()));
     print!("{out}");
     Ok(())
 }

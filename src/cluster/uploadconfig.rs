@@ -288,6 +288,26 @@ mod tests {
         );
     }
 
+    /// What init uploads is what a join reads back (`join` follows kubeadm-config).
+    #[test]
+    fn a_join_reads_back_exactly_the_uploaded_cluster_configuration() {
+        let node = resolved(
+            "apiVersion: kubeboot.io/v1alpha1\nkind: NodeConfig\nrole: control-plane\ncluster:\n  name: prod\n  \
+             kubernetesVersion: v1.34.1\n  controlPlaneEndpoint: lb:6443\n  imageRepository: mirror.local/k8s\n  \
+             encryptionAlgorithm: ECDSA-P384\n  certificateValidityPeriod: 2000h\n  networking:\n    \
+             podSubnet: 10.244.0.0/16\n    dnsDomain: corp.local\n  apiServer:\n    certSANs: [lb, 10.0.0.100]\n    \
+             extraArgs:\n    - name: audit-log-maxage\n      value: \"30\"\n    extraVolumes:\n    - name: audit\n      \
+             hostPath: /var/log/audit\n      mountPath: /var/log/audit\n      pathType: DirectoryOrCreate\n      \
+             readOnly: true\n    extraEnvs:\n    - name: A\n      value: b\n  scheduler:\n    extraArgs:\n    \
+             - name: v\n      value: \"2\"\n  etcd:\n    local:\n      dataDir: /data/etcd\n      imageTag: 3.6.5-0\n      \
+             serverCertSANs: [etcd.local]\n      extraArgs:\n      - name: quota-backend-bytes\n        value: \"1\"\n  \
+             dns:\n    imageTag: v1.12.2\n  proxy:\n    disabled: true\n  featureGates:\n    NodeLocalCRISocket: false\n",
+        );
+        let back =
+            crate::config::kubeadm::cluster_spec_from_kubeadm_config(&cluster_configuration_yaml(&node)).unwrap();
+        assert_eq!(back, node.cfg.cluster);
+    }
+
     #[test]
     fn component_config_hash_is_over_values_in_key_order() {
         let mut cm = ConfigMap {

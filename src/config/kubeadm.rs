@@ -441,6 +441,7 @@ fn to_node_config<A: ExtraArgs>(
         timeouts: Timeouts::default(),
         skip_phases: vec![],
         certificate_renewal: Default::default(),
+        written_cluster: WrittenCluster::default(),
     };
     let unsupported =
         |doc: usize, path: &str, msg: &str| vec![(nodes[doc].locate(path), path.to_string(), msg.to_string())];
@@ -512,6 +513,7 @@ fn to_node_config<A: ExtraArgs>(
 
     if let Some((i, c)) = docs.cluster {
         apply_cluster(&mut cfg, c);
+        cfg.written_cluster = WrittenCluster(Some(written_shape(&nodes[i])));
         origins.extend([
             Origin { native: "cluster", doc: i, kubeadm: "" },
             Origin { native: "cluster.name", doc: i, kubeadm: "clusterName" },
@@ -659,4 +661,52 @@ fn component<A: ExtraArgs>(c: KComponent<A>) -> ControlPlaneComponent {
         extra_volumes: c.extra_volumes,
         extra_envs: c.extra_envs,
     }
+}
+
+/// The settings a ClusterConfiguration document writes, under NodeConfig's `cluster` names.
+fn written_shape(doc: &Node) -> serde_json::Value {
+    let mut v = strict::core_value(doc);
+    if let Some(m) = v.as_object_mut() {
+        m.remove("apiVersion");
+        m.remove("kind");
+        if let Some(name) = m.remove("clusterName") {
+            m.insert("name".into(), name);
+        }
+        if let Some(api) = m.get_mut("apiServer").and_then(|a| a.as_object_mut()) {
+            api.remove("timeoutForControlPlane");
+        }
+    }
+    v
+}
+
+/// The ClusterConfiguration a cluster keeps in ConfigMap kube-system/kubeadm-config (what
+/// kubeadm's `FetchInitConfigurationFromCluster` reads on join), as NodeConfig's `cluster`.
+/// v1beta4 and v1beta3 are understood; an unknown key is an error naming it.
+pub fn cluster_spec_from_kubeadm_config(text: &str) -> Result<ClusterSpec, String> {
+    let docs = super::yaml::parse(text).map_err(|e| format!("line {}: {}", e.pos.line, e.message))?;
+    let [doc] = docs.as_slice() else {
+        return Err(format!("expected one YAML document, found {}", docs.len()));
+    };
+    let api = doc.get("apiVersion").and_then(Node::as_str).unwrap_or_default();
+    let kind = doc.get("kind").and_then(Node::as_str).unwrap_or_default();
+    if kind != "ClusterConfiguration" {
+        return Err(format!("expected kind ClusterConfiguration, found {kind:?}"));
+    }
+    match api {
+        V1BETA4 => cluster_spec_as::<Vec<Arg>>(doc),
+        V1BETA3 => cluster_spec_as::<BTreeMap<String, String>>(doc),
+        other => Err(format!("apiVersion {other:?} is not one kubeboot reads ({V1BETA4} or {V1BETA3})")),
+    }
+}
+
+fn cluster_spec_as<A: ExtraArgs>(doc: &Node) -> Result<ClusterSpec, String> {
+    let mut findings = vec![];
+    let Some(c) = parse_doc::<ClusterConfiguration<A>>(doc, &mut findings) else {
+        let each: Vec<String> =
+            findings.iter().map(|(pos, path, msg)| format!("line {} {path}: {msg}", pos.line)).collect();
+        return Err(each.join("; "));
+    };
+    let mut cfg = super::defaults(Role::ControlPlane);
+    apply_cluster(&mut cfg, c);
+    Ok(cfg.cluster)
 }

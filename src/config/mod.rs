@@ -5,6 +5,7 @@
 //! with a `kubeboot:` key. Nothing touches the host until this step has passed.
 
 pub mod duration;
+pub mod follow;
 pub mod kubeadm;
 pub mod resolve;
 pub mod strict;
@@ -80,8 +81,10 @@ type Findings = Vec<(yaml::Pos, String, String)>;
 /// A native NodeConfig document (or the `kubeboot:` value of a #cloud-config) → NodeConfig.
 fn load_native(doc: &yaml::Node, prefix: &str) -> Result<NodeConfig, Findings> {
     let value = check_against_schema::<NodeConfig>(doc, prefix)?;
-    let cfg: NodeConfig =
+    let written = value.get("cluster").cloned();
+    let mut cfg: NodeConfig =
         serde_json::from_value(value).map_err(|e| vec![(doc.pos, prefix.to_string(), e.to_string())])?;
+    cfg.written_cluster = WrittenCluster(written);
     let problems = validate::validate(&cfg);
     if problems.is_empty() {
         return Ok(cfg);
@@ -205,6 +208,7 @@ pub fn defaults(role: Role) -> NodeConfig {
         timeouts: Timeouts::default(),
         skip_phases: vec![],
         certificate_renewal: Default::default(),
+        written_cluster: WrittenCluster::default(),
     }
 }
 

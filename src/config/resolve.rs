@@ -104,6 +104,19 @@ impl Resolved {
         Ok(Resolved { cfg, version, node_name, advertise_address, service_cidrs, pod_cidrs, cri_socket, gates })
     }
 
+    /// This node with another config for the same machine (a join's config once it follows
+    /// the cluster): the node-local facts resolved from the host stay, the rest is derived anew.
+    pub fn with_config(&self, cfg: NodeConfig) -> Result<Self> {
+        let version = KubeVersion::parse(&cfg.cluster.kubernetes_version).map_err(|e| anyhow!(e))?;
+        let service_cidrs = parse_cidrs(&cfg.cluster.networking.service_subnet)?;
+        let pod_cidrs = match &cfg.cluster.networking.pod_subnet {
+            Some(p) => parse_cidrs(p)?,
+            None => vec![],
+        };
+        let gates = FeatureGates::resolve(&version, &cfg.cluster.feature_gates);
+        Ok(Resolved { cfg, version, service_cidrs, pod_cidrs, gates, ..self.clone() })
+    }
+
     pub fn role(&self) -> Role {
         self.cfg.role
     }

@@ -64,6 +64,23 @@ pub struct NodeConfig {
     /// (`kubeboot-cert-renew.timer` and `kubeboot run` at boot).
     #[serde(default)]
     pub certificate_renewal: CertificateRenewal,
+    /// What the user-data itself wrote under `cluster` (defaults left out): a join compares
+    /// exactly these settings with the cluster's own configuration. Not part of the format.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub written_cluster: WrittenCluster,
+}
+
+/// The `cluster` keys as written in the user-data (a JSON tree of what was there, before
+/// defaulting), or `None` when the user-data had no cluster section. Provenance, not value:
+/// two configs that differ only here are equal.
+#[derive(Debug, Clone, Default)]
+pub struct WrittenCluster(pub Option<serde_json::Value>);
+
+impl PartialEq for WrittenCluster {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// When kubeboot renews certificates by itself (no kubeadm equivalent: kubeadm renews only

@@ -22,6 +22,7 @@ pub fn phase_control_plane_prepare(ctx: &mut Ctx, sub: Option<&str>) -> Result<(
         ctx.say(PHASE, "Not a control-plane node: nothing to do");
         return Ok(());
     }
+    super::follow_cluster(ctx)?;
     let wants = |name: &str| sub.is_none_or(|s| s == name);
     if wants("download-certs") {
         download_certs(ctx)?;

@@ -228,6 +228,7 @@ pub fn phase_etcd_join(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
         ctx.say(PHASE, "Not a control-plane node: nothing to do");
         return Ok(());
     }
+    super::follow_cluster(ctx)?;
     if ctx.node.local_etcd().is_none() {
         ctx.say(PHASE, "External etcd: nothing to do");
         return Ok(());

@@ -12,11 +12,12 @@ pub mod etcd;
 pub mod jws;
 pub mod tlsbootstrap;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
-use crate::config::{JoinSpec, Role};
+use crate::config::{JoinSpec, Resolved, Role};
 use crate::plan::File;
 use crate::workflow::Ctx;
+use api::{ApiClient, Auth, GetError, core_path};
 use discovery::Discovered;
 
 pub use controlplane::phase_control_plane_prepare;
@@ -25,6 +26,10 @@ pub use tlsbootstrap::{phase_kubelet_start, phase_kubelet_wait_bootstrap};
 
 /// Where discovery's result is kept (server URL and CA: public facts, but 0600 like all state).
 pub const DISCOVERY_STATE: &str = "/var/lib/kubeboot/join/discovery.json";
+
+/// The cluster's ClusterConfiguration as read after discovery (ConfigMap kube-system/kubeadm-config),
+/// kept so a resumed join and a later `join phase <name>` render from the same settings.
+pub const CLUSTER_CONFIG_STATE: &str = "/var/lib/kubeboot/join/cluster-configuration.yaml";
 
 /// A bootstrap token `<id>.<secret>`. The secret never appears in Debug output.
 #[derive(Clone, PartialEq, Eq)]
@@ -77,17 +82,47 @@ pub(crate) fn bootstrap_token(ctx: &Ctx) -> Result<Token> {
 }
 
 /// `join phase discovery`: find the cluster and verify its CA, once; a resumed join reuses the
-/// kept result as long as it still satisfies the configured pins.
+/// kept result as long as it still satisfies the configured pins. Then, before anything is
+/// written, the cluster's ClusterConfiguration (kubeadm-config): the join follows it from here
+/// on, and user-data that contradicts it stops the join.
 pub fn phase_discovery(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
     let spec = join_spec(ctx)?.clone();
     if let Some(kept) = read_discovered(ctx)? {
         if spec.ca_cert_hashes.is_empty() || discovery::check_pins(kept.ca_pem.as_bytes(), &spec.ca_cert_hashes).is_ok()
         {
             ctx.say("discovery", format_args!("Using the cluster discovered earlier: {}", kept.server));
-            return Ok(());
+            return follow_cluster(ctx);
         }
         ctx.say("discovery", "The kept discovery result does not match join.caCertHashes; discovering again");
+        ctx.state.discovered = None;
     }
+    let (found, cluster_config) = match ctx.state.discovered.take() {
+        Some(both) => both,
+        None => discover_and_fetch(ctx)?,
+    };
+    let node = followed(ctx, &cluster_config)?;
+    let json = serde_json::to_vec_pretty(&found)?;
+    crate::render::ensure_private_dir(ctx, "/var/lib/kubeboot/join", 0o700)?;
+    ctx.emit(
+        "discovery",
+        vec![
+            File::new(DISCOVERY_STATE, 0o600, json, "discovered API server and cluster CA"),
+            File::new(
+                CLUSTER_CONFIG_STATE,
+                0o600,
+                cluster_config,
+                "the cluster's ClusterConfiguration (kubeadm-config)",
+            ),
+        ],
+    )?;
+    adopt(ctx, node);
+    Ok(())
+}
+
+/// Discovery and the read of the cluster's configuration, in memory (kubeadm's
+/// `joinData.InitCfg()`): nothing is written.
+fn discover_and_fetch(ctx: &Ctx) -> Result<(Discovered, String)> {
+    let spec = join_spec(ctx)?.clone();
     let what = match (&spec.discovery_file, &spec.api_server_endpoint) {
         (Some(f), _) => format!("the discovery file {f}"),
         (None, Some(ep)) => format!("token discovery against {ep}"),
@@ -98,9 +133,117 @@ pub fn phase_discovery(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
     let found = crate::workflow::block_on(discovery::discover(&ctx.host, &spec, timeout))?;
     let pin = crate::pki::ca_cert_hash(&crate::pki::cert_der_from_pem(found.ca_pem.as_bytes())?)?;
     ctx.say("discovery", format_args!("Cluster {} verified; CA {pin}", found.server));
-    let json = serde_json::to_vec_pretty(&found)?;
-    crate::render::ensure_private_dir(ctx, "/var/lib/kubeboot/join", 0o700)?;
-    ctx.emit("discovery", vec![File::new(DISCOVERY_STATE, 0o600, json, "discovered API server and cluster CA")])
+    let cluster_config = fetch_cluster_configuration(ctx, &found)?;
+    Ok((found, cluster_config))
+}
+
+/// The ClusterConfiguration in ConfigMap kube-system/kubeadm-config, read with the bootstrap
+/// token (kubeadm's `kubeadm:nodes-kubeadm-config` Role lets the bootstrap group read it).
+fn fetch_cluster_configuration(ctx: &Ctx, found: &Discovered) -> Result<String> {
+    use crate::cluster::uploadconfig::{CLUSTER_CONFIGURATION_KEY, KUBEADM_CONFIG};
+    ctx.say(
+        "discovery",
+        format_args!("Reading configuration from the \"{KUBEADM_CONFIG}\" ConfigMap in namespace \"kube-system\""),
+    );
+    let token = bootstrap_token(ctx)?;
+    let client = ApiClient::verified(&found.server, found.ca_pem.as_bytes(), Auth::BootstrapToken(&token))?;
+    let path = core_path("kube-system", "configmaps", KUBEADM_CONFIG);
+    let cm = match crate::workflow::block_on(client.get(&path)) {
+        Ok(Some(cm)) => cm,
+        Ok(None) => bail!(
+            "ConfigMap kube-system/{KUBEADM_CONFIG} does not exist on {}: a join takes the cluster's settings from \
+             it. Upload it from a control-plane node: `kubeboot init phase upload-config kubeadm --config <its \
+             user-data>` (kubeadm: `kubeadm init phase upload-config kubeadm`)",
+            found.server
+        ),
+        Err(GetError::Unauthorized) => return Err(api::token_rejected(&found.server)),
+        Err(GetError::Forbidden) => bail!(
+            "the bootstrap token may not read ConfigMap kube-system/{KUBEADM_CONFIG} (403): the cluster lacks \
+             kubeadm's `kubeadm:nodes-kubeadm-config` Role and RoleBinding for the bootstrap group; \
+             `kubeboot init phase upload-config kubeadm` on a control-plane node creates them"
+        ),
+        Err(e) => bail!("reading ConfigMap kube-system/{KUBEADM_CONFIG} from {}: {e}", found.server),
+    };
+    cm["data"][CLUSTER_CONFIGURATION_KEY]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("ConfigMap kube-system/{KUBEADM_CONFIG} has no `{CLUSTER_CONFIGURATION_KEY}` key"))
+}
+
+/// This node's config following `cluster_config` (a ClusterConfiguration): refused, with both
+/// values named, where the user-data says otherwise.
+fn followed(ctx: &Ctx, cluster_config: &str) -> Result<Resolved> {
+    use crate::config::follow::{self, CLUSTER_SOURCE};
+    use crate::error::{Exit, coded};
+    let cluster = crate::config::kubeadm::cluster_spec_from_kubeadm_config(cluster_config)
+        .map_err(|e| anyhow!("{CLUSTER_SOURCE} does not hold a ClusterConfiguration kubeboot can read: {e}"))?;
+    let cfg = follow::follow_cluster(&ctx.node.cfg, cluster)
+        .map_err(|found| coded(Exit::InvalidInput, follow::describe(&found)))?;
+    let problems = crate::config::validate::validate(&cfg);
+    if !problems.is_empty() {
+        let each: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect();
+        bail!("with the settings from {CLUSTER_SOURCE} this node's config is not valid: {}", each.join("; "));
+    }
+    let node = ctx.node.with_config(cfg).with_context(|| format!("applying the settings from {CLUSTER_SOURCE}"))?;
+    Ok(node)
+}
+
+fn adopt(ctx: &mut Ctx, node: Resolved) {
+    let c = &node.cfg.cluster;
+    ctx.say(
+        "discovery",
+        format_args!(
+            "Following the cluster's configuration: Kubernetes {}, controlPlaneEndpoint {}, serviceSubnet {}",
+            node.version,
+            c.control_plane_endpoint.as_deref().unwrap_or("(none)"),
+            c.networking.service_subnet
+        ),
+    );
+    ctx.node = node;
+    ctx.state.follows_cluster = true;
+}
+
+/// Makes `ctx.node` follow the cluster's configuration kept by the discovery phase (fetching it
+/// now for a join discovered before kubeboot kept it). Every join phase after discovery starts
+/// here, so `join phase <name>` and a resumed join render what a whole join would.
+pub(crate) fn follow_cluster(ctx: &mut Ctx) -> Result<()> {
+    if ctx.state.follows_cluster {
+        return Ok(());
+    }
+    let text = match ctx.read_current(CLUSTER_CONFIG_STATE)? {
+        Some(b) => String::from_utf8(b).with_context(|| format!("{CLUSTER_CONFIG_STATE} is not UTF-8"))?,
+        None => {
+            let found = discovered(ctx)?;
+            let text = fetch_cluster_configuration(ctx, &found)?;
+            followed(ctx, &text)?; // refused before it is kept
+            crate::render::ensure_private_dir(ctx, "/var/lib/kubeboot/join", 0o700)?;
+            ctx.emit(
+                "discovery",
+                vec![File::new(CLUSTER_CONFIG_STATE, 0o600, text.clone(), "the cluster's ClusterConfiguration")],
+            )?;
+            text
+        }
+    };
+    let node = followed(ctx, &text)?;
+    adopt(ctx, node);
+    Ok(())
+}
+
+/// For the preflight of a control-plane join (kubeadm runs the init checks on the configuration
+/// fetched from the cluster): discovery and the cluster's configuration in memory, handed on to
+/// the discovery phase, which keeps them.
+pub fn follow_cluster_for_preflight(ctx: &mut Ctx) -> Result<()> {
+    if ctx.state.follows_cluster {
+        return Ok(());
+    }
+    if ctx.read_current(CLUSTER_CONFIG_STATE)?.is_some() || ctx.read_current(DISCOVERY_STATE)?.is_some() {
+        return follow_cluster(ctx);
+    }
+    let (found, text) = discover_and_fetch(ctx)?;
+    let node = followed(ctx, &text)?;
+    ctx.state.discovered = Some((found, text));
+    adopt(ctx, node);
+    Ok(())
 }
 
 fn read_discovered(ctx: &Ctx) -> Result<Option<Discovered>> {
@@ -127,6 +270,7 @@ pub fn phase_mark_control_plane(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> 
         ctx.say("mark-control-plane", "Not a control-plane node: nothing to do");
         return Ok(());
     }
+    follow_cluster(ctx)?;
     crate::cluster::phase_mark_control_plane(ctx, sub)
 }
 
@@ -136,6 +280,7 @@ pub fn phase_wait_control_plane(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> 
         ctx.say("wait-control-plane", "Not a control-plane node: nothing to do");
         return Ok(());
     }
+    follow_cluster(ctx)?;
     crate::cluster::phase_wait_control_plane(ctx, sub)
 }
 

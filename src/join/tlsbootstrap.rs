@@ -88,6 +88,7 @@ async fn check_node_name_free(client: &ApiClient, name: &str) -> Result<()> {
 
 /// `join phase kubelet-start`: bootstrap credential and CA, kubelet files from the cluster, start.
 pub fn phase_kubelet_start(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
+    super::follow_cluster(ctx)?;
     let found = super::discovered(ctx)?;
     let token = super::bootstrap_token(ctx)?;
     // With ControlPlaneKubeletLocalMode a joining control-plane kubelet talks to its own API server.
@@ -151,6 +152,7 @@ pub fn phase_kubelet_start(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
 /// `join phase kubelet-wait-bootstrap`: kubelet.conf appears (bounded by `timeouts.tlsBootstrap`),
 /// then the bootstrap credential is removed.
 pub fn phase_kubelet_wait_bootstrap(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
+    super::follow_cluster(ctx)?;
     if ctx.dry_run || ctx.render_only {
         ctx.say("kubelet-wait-bootstrap", format_args!("Would wait for {KUBELET_KUBECONFIG}"));
         return Ok(());

@@ -256,6 +256,11 @@ pub fn check_node(host: &Host, node: &Resolved, ignore: &IgnoreList, pull_images
 pub fn phase(ctx: &mut crate::workflow::Ctx, _sub: Option<&str>) -> anyhow::Result<()> {
     use crate::error::{Exit, coded};
     let ignore = IgnoreList::parse(&ctx.ignore_preflight).map_err(|e| coded(Exit::InvalidInput, e))?;
+    if ctx.node.role() == crate::config::Role::ControlPlaneJoin {
+        // kubeadm runs a control-plane join's init checks (images, CIDRs, etcd) on the
+        // cluster's configuration, so it discovers the cluster here already.
+        crate::join::follow_cluster_for_preflight(ctx)?;
+    }
     ctx.say("preflight", "Running pre-flight checks");
     let report = check_node(&ctx.host, &ctx.node, &ignore, !ctx.dry_run);
     eprint!("{}", report.render_human());

@@ -42,6 +42,11 @@ pub struct State {
     /// Every preflight finding, also when preflight stopped the run: the first-boot report
     /// includes them (`Report::to_json`).
     pub preflight: Option<crate::preflight::Report>,
+    /// A join's `node` already follows the cluster's configuration (`join::follow_cluster`).
+    pub follows_cluster: bool,
+    /// A control-plane join's discovery result and the cluster's ClusterConfiguration, found by
+    /// preflight and written by the discovery phase.
+    pub discovered: Option<(crate::join::discovery::Discovered, String)>,
 }
 
 impl Ctx {

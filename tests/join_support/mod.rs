@@ -123,6 +123,10 @@ impl StandInApiServer {
         self.state.objects.lock().unwrap().insert(path.to_string(), object);
     }
 
+    pub fn remove(&self, path: &str) -> Option<Value> {
+        self.state.objects.lock().unwrap().remove(path)
+    }
+
     pub fn get(&self, path: &str) -> Option<Value> {
         self.state.objects.lock().unwrap().get(path).cloned()
     }
@@ -287,6 +291,12 @@ impl Node {
 /// A cluster's PKI made by kubeboot itself: `init phase certs` for a control-plane node whose
 /// API server answers on `advertise` (the stand-in serves with that apiserver certificate).
 pub fn cluster_pki(advertise: &str) -> Node {
+    cluster_pki_with(advertise, "v1.33.5", "")
+}
+
+/// As `cluster_pki`, for Kubernetes `version` with more `cluster:` settings (`cluster_extra`,
+/// YAML indented by two spaces).
+pub fn cluster_pki_with(advertise: &str, version: &str, cluster_extra: &str) -> Node {
     let cp = Node::new(&format!(
         "apiVersion: kubeboot.io/v1alpha1
 kind: NodeConfig
@@ -295,15 +305,33 @@ node:
   name: cp-1
   advertiseAddress: {advertise}
 cluster:
-  kubernetesVersion: v1.33.5
+  kubernetesVersion: {version}
   encryptionAlgorithm: ECDSA-P256
-"
+{cluster_extra}"
     ));
     cp.write("/etc/hostname", b"cp-1\n");
     let out = cp.run(&["init", "phase", "certs", "all"]);
     assert!(out.status.success(), "making the cluster PKI failed:\n{}", text(&out));
     cp
 }
+
+/// The ClusterConfiguration kubeboot's init uploads to kube-system/kubeadm-config for the
+/// control-plane node configured in `cp` (`cluster::uploadconfig`, the upload-config phase).
+pub fn uploaded_cluster_configuration(cp: &Node) -> String {
+    let cfg = kubeboot::config::load_file(&cp.config).unwrap();
+    let id = kubeboot::config::HostIdentity { hostname: "cp-1".into(), ..Default::default() };
+    let node = kubeboot::config::Resolved::new(cfg, &id).unwrap();
+    kubeboot::cluster::uploadconfig::cluster_configuration_yaml(&node)
+}
+
+/// ConfigMap kube-system/kubeadm-config holding `cluster_configuration`.
+pub fn kubeadm_config(cluster_configuration: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
+           "data": {"ClusterConfiguration": cluster_configuration}})
+}
+
+pub const KUBEADM_CONFIG: &str = "/api/v1/namespaces/kube-system/configmaps/kubeadm-config";
 
 /// The CA pin computed by openssl, independently of kubeboot (reference §2.6).
 pub fn openssl_pin(ca_crt: &Path) -> String {
@@ -372,6 +400,7 @@ pub fn kubeadm_encrypt(key_hex: &str, plain: &[u8]) -> Vec<u8> {
 
 /// A first control-plane node rendered by kubeboot (`render`) and the stand-in API server
 /// serving what a kubeadm cluster serves a joining node: cluster-info signed for `token`, the
+/// kubeadm-config ConfigMap (the ClusterConfiguration kubeboot's init uploads for this node), the
 /// kubelet-config ConfigMap (this node's config.yaml) and kubeadm-certs under `certificate_key`.
 pub struct StandInCluster {
     pub cp: Node,
@@ -383,7 +412,12 @@ pub struct StandInCluster {
 
 impl StandInCluster {
     pub fn start(token: &str, certificate_key: &str) -> Self {
-        let cp = cluster_pki("127.0.0.1");
+        Self::start_with(token, certificate_key, "v1.33.5", "")
+    }
+
+    /// A cluster of Kubernetes `version` whose first node has more `cluster:` settings.
+    pub fn start_with(token: &str, certificate_key: &str, version: &str, cluster_extra: &str) -> Self {
+        let cp = cluster_pki_with("127.0.0.1", version, cluster_extra);
         let out = cp.run(&["render"]);
         assert!(out.status.success(), "{}", text(&out));
         let api = StandInApiServer::start_with_client_ca(
@@ -398,6 +432,7 @@ impl StandInCluster {
             cluster_info_kubeconfig(&format!("https://{}", api.endpoint()), &std::fs::read(cp.pki("ca.crt")).unwrap());
         let jws = python_jws(&kubeconfig, id, secret);
         api.put(CLUSTER_INFO, cluster_info(json!({"kubeconfig": kubeconfig, format!("jws-kubeconfig-{id}"): jws})));
+        api.put(KUBEADM_CONFIG, kubeadm_config(&uploaded_cluster_configuration(&cp)));
         let kubelet_config = std::fs::read_to_string(cp.path("/var/lib/kubelet/config.yaml")).unwrap();
         api.put(
             "/api/v1/namespaces/kube-system/configmaps/kubelet-config",
