@@ -47,6 +47,8 @@ pub struct RenewalStatus {
     pub at: String,
     /// The renewal window used (Go duration).
     pub before: String,
+    /// What was renewed and written (a dry run: what would be). Empty when the run failed
+    /// before writing.
     #[serde(default)]
     pub renewed: Vec<String>,
     #[serde(default)]
@@ -216,11 +218,15 @@ fn run_inner(
     if let Some(w) = kubelet_rotation_warning(host) {
         status.warnings.push(w);
     }
-    status.renewed = plan.renewed().map(|o| o.renewable.name.to_string()).collect();
+    let renewed: Vec<String> = plan.renewed().map(|o| o.renewable.name.to_string()).collect();
     if opts.dry_run {
+        status.renewed = renewed;
         return Ok(());
     }
     renew::apply(host, &plan)?;
+    // Only once written: a failed run with `renewed` set failed after the new certificates
+    // were in place (restarting their users), and its banner says so.
+    status.renewed = renewed;
     let components = restart::components_for(status.renewed.iter().map(String::as_str));
     if components.is_empty() {
         return Ok(());
@@ -306,14 +312,7 @@ pub fn announce(status: &RenewalStatus) {
     let next =
         status.next_expiry.as_ref().map(|n| format!("; next expiry {} ({})", n.not_after, n.name)).unwrap_or_default();
     match status.state {
-        RenewalState::Failed => {
-            let bar = "!".repeat(72);
-            eprintln!("{bar}");
-            eprintln!("kubeboot: CERTIFICATE RENEWAL FAILED: {}", status.error.as_deref().unwrap_or("?"));
-            eprintln!("  the control plane keeps its old certificates{next}");
-            eprintln!("  details: {STATUS_FILE}, `journalctl -u kubeboot-cert-renew.service`");
-            eprintln!("{bar}");
-        }
+        RenewalState::Failed => failure_banner(status, &next).iter().for_each(|l| eprintln!("{l}")),
         RenewalState::Disabled => println!("[certs] automatic renewal is disabled{next}"),
         RenewalState::Done if status.renewed.is_empty() => {
             println!("[certs] nothing due within {}{next}", status.before)
@@ -331,6 +330,28 @@ pub fn announce(status: &RenewalStatus) {
     for w in &status.warnings {
         eprintln!("warning: {w}");
     }
+}
+
+/// The console banner of a failed run. `renewed` is set only once the new certificates are
+/// written, so a failure with it set came afterwards (restarting the components).
+fn failure_banner(status: &RenewalStatus, next: &str) -> Vec<String> {
+    let bar = "!".repeat(72);
+    let state = if status.renewed.is_empty() {
+        format!("  the control plane keeps its old certificates{next}")
+    } else {
+        format!(
+            "  the renewed certificates are written ({}); components not restarted use the old ones until \
+             they restart{next}",
+            status.renewed.join(", ")
+        )
+    };
+    vec![
+        bar.clone(),
+        format!("kubeboot: CERTIFICATE RENEWAL FAILED: {}", status.error.as_deref().unwrap_or("?")),
+        state,
+        format!("  details: {STATUS_FILE}, `journalctl -u kubeboot-cert-renew.service`"),
+        bar,
+    ]
 }
 
 /// The real node's Pod observer, when there is a container runtime to ask.
@@ -400,4 +421,38 @@ pub fn at_boot(host: &Host) -> bool {
         println!("[certs] no certificate due for renewal; next expiry {} ({})", n.not_after, n.name);
     }
     status.state != RenewalState::Failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(renewed: &[&str]) -> RenewalStatus {
+        RenewalStatus {
+            state: RenewalState::Failed,
+            trigger: "boot".into(),
+            at: "2027-11-07T17:00:00Z".into(),
+            before: "720h0m0s".into(),
+            renewed: renewed.iter().map(|s| s.to_string()).collect(),
+            restarted: vec![],
+            next_expiry: None,
+            next_renewal: None,
+            warnings: vec![],
+            error: Some("etcd did not come back healthy within 240s".into()),
+            duration_ms: 1,
+        }
+    }
+
+    #[test]
+    fn the_failure_banner_tells_whether_the_certificates_were_written() {
+        // Failed before writing (e.g. a damaged CA key): the old certificates stay.
+        let before = failure_banner(&failed(&[]), "").join("\n");
+        assert!(before.contains("keeps its old certificates"), "{before}");
+        // Failed restarting after writing (seen in the VM before host::restart left Pod-less
+        // components alone): saying "keeps its old certificates" would be false.
+        let after = failure_banner(&failed(&["apiserver", "etcd-server"]), "").join("\n");
+        assert!(!after.contains("keeps its old certificates"), "{after}");
+        assert!(after.contains("the renewed certificates are written (apiserver, etcd-server)"), "{after}");
+        assert!(after.contains("CERTIFICATE RENEWAL FAILED: etcd did not come back healthy"), "{after}");
+    }
 }

@@ -191,9 +191,10 @@ fn move_file(host: &Host, from: &str, to: &str) -> Result<()> {
 }
 
 /// Restarts `components` in order, one at a time: each is stopped, started again and healthy
-/// before the next is touched. `say` gets one progress line per step. On an error the
-/// component's manifest is back in place before the error is returned, and no later
-/// component has been touched.
+/// before the next is touched. A component with no running Pod is left alone (nothing to
+/// restart: it reads the renewed files when it starts). `say` gets one progress line per
+/// step. On an error the component's manifest is back in place before the error is returned,
+/// and no later component has been touched.
 pub fn rolling_restart(
     host: &Host,
     components: &[&str],
@@ -213,12 +214,20 @@ pub fn rolling_restart(
         let text = String::from_utf8_lossy(&text).into_owned();
         let probe = probe_of(&text).with_context(|| manifest(c))?;
         let before = pods.running(c).with_context(|| format!("asking the container runtime about {c}"))?;
+        // No running Pod (at boot the kubelet may not have started it yet; or there is no
+        // kubelet): nothing holds the old certificates, and whatever starts it later reads the
+        // renewed files. Parking its manifest would only make the wait below for a new Pod
+        // hang until the timeout.
+        let Some(before) = before else {
+            say(format!("{c}: no running Pod; it reads the renewed certificates when the kubelet starts it"));
+            continue;
+        };
         say(format!("restarting {c} (moving {} out of {MANIFESTS_DIR})", manifest(c)));
         host.ensure_dir(format!("{KUBERNETES_DIR}/tmp"), 0o700)?;
         host.ensure_dir(PARKING_DIR, 0o700)?;
         let start = Instant::now();
         move_file(host, &manifest(c), &parked(c))?;
-        let gone = wait(opts, || Ok(before.is_none() || pods.running(c)?.as_ref() != before.as_ref()));
+        let gone = wait(opts, || Ok(pods.running(c)?.as_ref() != Some(&before)));
         move_file(host, &parked(c), &manifest(c))?;
         gone.with_context(|| {
             format!(
@@ -229,7 +238,7 @@ pub fn rolling_restart(
         say(format!("{c}: the kubelet stopped the Pod; manifest back, waiting for a new Pod answering {}", probe.url));
         wait(opts, || {
             Ok(match pods.running(c)? {
-                Some(id) if Some(&id) != before.as_ref() => pods.healthy(&probe),
+                Some(id) if id != before => pods.healthy(&probe),
                 _ => false,
             })
         })
@@ -307,6 +316,10 @@ mod tests {
         max_out: usize,
         never_stops: Option<&'static str>,
         unhealthy: Option<&'static str>,
+        /// A component the kubelet has not started (or there is no kubelet): never a sandbox.
+        not_running: Option<&'static str>,
+        /// Components whose manifest was ever seen out of the manifests directory.
+        parked: std::collections::BTreeSet<String>,
     }
 
     impl FakeKubelet {
@@ -319,6 +332,8 @@ mod tests {
                 max_out: 0,
                 never_stops: None,
                 unhealthy: None,
+                not_running: None,
+                parked: Default::default(),
             }
         }
     }
@@ -328,6 +343,12 @@ mod tests {
             let out = ORDER.iter().filter(|c| !self.host.exists(manifest(c))).count();
             self.max_out = self.max_out.max(out);
             let present = self.host.exists(manifest(component));
+            if !present {
+                self.parked.insert(component.to_string());
+            }
+            if self.not_running == Some(component) {
+                return Ok(None);
+            }
             let e = self.generation.entry(component.to_string()).or_insert((true, 1, 0));
             if self.never_stops == Some(component) {
                 return Ok(Some(format!("{component}-{}", e.1)));
@@ -418,6 +439,26 @@ mod tests {
         assert!(format!("{err:#}").contains("kube-controller-manager did not come back healthy"), "{err:#}");
         assert!(host.exists(manifest("kube-controller-manager")));
         assert!(!kubelet.generation.contains_key("kube-scheduler"));
+    }
+
+    #[test]
+    fn a_component_without_a_running_pod_is_left_alone_and_the_roll_goes_on() {
+        // At boot the kubelet may not have started a static Pod yet (or the node has no
+        // kubelet): there is nothing to restart, and waiting for a "new" Pod would hang.
+        let (_dir, host) = node_with_manifests();
+        let etcd_before = host.read(manifest("etcd")).unwrap();
+        let mut kubelet = FakeKubelet::new(&host);
+        kubelet.not_running = Some("etcd");
+        let mut lines = Vec::new();
+        let done = rolling_restart(&host, ORDER, &mut kubelet, &fast(), &mut |l| lines.push(l)).unwrap();
+        assert_eq!(
+            done.iter().map(|r| r.component.as_str()).collect::<Vec<_>>(),
+            ["kube-apiserver", "kube-controller-manager", "kube-scheduler"]
+        );
+        assert!(!kubelet.parked.contains("etcd"), "etcd's manifest was moved: {lines:?}");
+        assert!(!lines.iter().any(|l| l.contains("restarting etcd")), "{lines:?}");
+        assert_eq!(host.read(manifest("etcd")).unwrap(), etcd_before);
+        assert!(lines.iter().any(|l| l.starts_with("etcd: no running Pod")), "{lines:?}");
     }
 
     #[test]
