@@ -20,6 +20,9 @@ pub struct InitArgs {
     /// Preflight checks whose errors become warnings (case-insensitive, `all`).
     #[arg(long, global = true, value_delimiter = ',')]
     pub ignore_preflight_errors: Vec<String>,
+    /// Directory of kubeadm patch files (`target[suffix][+patchtype].json|yaml`); overrides the config's `patches.directory`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub patches: Option<String>,
     /// Upload control-plane certificates to the kubeadm-certs Secret.
     #[arg(long, global = true)]
     pub upload_certs: bool,
@@ -44,6 +47,7 @@ pub struct PhaseArgs {
 
 pub fn run(g: &Global, a: InitArgs) -> Result<ExitCode> {
     let mut ctx = super::load_ctx(g, a.config.as_deref(), &a.ignore_preflight_errors, &a.skip_phases)?;
+    super::override_patches(&mut ctx, a.patches);
     if a.upload_certs {
         ctx.node.cfg.upload_certs = true;
     }

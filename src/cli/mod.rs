@@ -177,6 +177,13 @@ pub(crate) fn load_ctx(
     Ok(ctx)
 }
 
+/// `--patches DIR` wins over the config's `patches.directory`, as in kubeadm.
+pub(crate) fn override_patches(ctx: &mut crate::workflow::Ctx, dir: Option<String>) {
+    if let Some(directory) = dir {
+        ctx.node.cfg.patches = Some(crate::config::Patches { directory });
+    }
+}
+
 /// The host lock for a command that changes the host; none for `--dry-run`, which changes nothing.
 pub(crate) fn host_lock(
     ctx: &crate::workflow::Ctx,

@@ -54,7 +54,7 @@ pub struct InitConfiguration<A> {
     #[serde(default)]
     pub skip_phases: Vec<String>,
     #[serde(default)]
-    pub patches: Option<Patches>,
+    pub patches: Option<super::types::Patches>,
     #[serde(default)]
     pub timeouts: Option<Timeouts>,
 }
@@ -114,12 +114,6 @@ pub struct KBootstrapToken {
     pub usages: Option<Vec<String>>,
     #[serde(default)]
     pub groups: Option<Vec<String>>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Patches {
-    pub directory: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -256,7 +250,7 @@ pub struct JoinConfiguration<A> {
     #[serde(default)]
     pub skip_phases: Vec<String>,
     #[serde(default)]
-    pub patches: Option<Patches>,
+    pub patches: Option<super::types::Patches>,
     #[serde(default)]
     pub timeouts: Option<Timeouts>,
 }
@@ -441,6 +435,7 @@ fn to_node_config<A: ExtraArgs>(
         timeouts: Timeouts::default(),
         skip_phases: vec![],
         certificate_renewal: Default::default(),
+        patches: None,
     };
     let unsupported =
         |doc: usize, path: &str, msg: &str| vec![(nodes[doc].locate(path), path.to_string(), msg.to_string())];
@@ -464,13 +459,7 @@ fn to_node_config<A: ExtraArgs>(
                 "dryRun in the config is not supported; run `kubeboot init --dry-run`",
             ));
         }
-        if init.patches.is_some() {
-            return Err(unsupported(
-                i,
-                "patches",
-                "kubeadm patches are not supported by kubeboot; express the change in the config",
-            ));
-        }
+        cfg.patches = init.patches;
         apply_registration(&mut cfg, init.node_registration);
         cfg.node.advertise_address = init.local_api_endpoint.advertise_address;
         if let Some(p) = init.local_api_endpoint.bind_port {
@@ -507,6 +496,7 @@ fn to_node_config<A: ExtraArgs>(
             Origin { native: "certificateKey", doc: i, kubeadm: "certificateKey" },
             Origin { native: "skipPhases", doc: i, kubeadm: "skipPhases" },
             Origin { native: "timeouts", doc: i, kubeadm: "timeouts" },
+            Origin { native: "patches", doc: i, kubeadm: "patches" },
         ]);
     }
 
@@ -526,13 +516,7 @@ fn to_node_config<A: ExtraArgs>(
                 "dryRun in the config is not supported; run `kubeboot join --dry-run`",
             ));
         }
-        if join.patches.is_some() {
-            return Err(unsupported(
-                i,
-                "patches",
-                "kubeadm patches are not supported by kubeboot; express the change in the config",
-            ));
-        }
+        cfg.patches = join.patches;
         if join.ca_cert_path.as_deref().is_some_and(|p| p != "/etc/kubernetes/pki/ca.crt") {
             return Err(unsupported(i, "caCertPath", "only the default /etc/kubernetes/pki/ca.crt is supported"));
         }
@@ -583,6 +567,7 @@ fn to_node_config<A: ExtraArgs>(
             Origin { native: "join.tlsBootstrapToken", doc: i, kubeadm: "discovery.tlsBootstrapToken" },
             Origin { native: "skipPhases", doc: i, kubeadm: "skipPhases" },
             Origin { native: "timeouts", doc: i, kubeadm: "timeouts" },
+            Origin { native: "patches", doc: i, kubeadm: "patches" },
         ]);
     }
     Ok((cfg, origins))

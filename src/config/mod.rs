@@ -205,6 +205,7 @@ pub fn defaults(role: Role) -> NodeConfig {
         timeouts: Timeouts::default(),
         skip_phases: vec![],
         certificate_renewal: Default::default(),
+        patches: None,
     }
 }
 

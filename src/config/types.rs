@@ -64,6 +64,21 @@ pub struct NodeConfig {
     /// (`kubeboot-cert-renew.timer` and `kubeboot run` at boot).
     #[serde(default)]
     pub certificate_renewal: CertificateRenewal,
+    /// kubeadm patches: a directory of `target[suffix][+patchtype].json|yaml` files laid over
+    /// the rendered static Pods, KubeletConfiguration and CoreDNS Deployment (kubeadm `patches`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patches: Option<Patches>,
+}
+
+/// kubeadm v1beta4 `patches`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Patches {
+    /// A directory on the node (for example written by cloud-init `write_files`) holding files
+    /// named `target[suffix][+patchtype].json|yaml`: target `etcd`, `kube-apiserver`,
+    /// `kube-controller-manager`, `kube-scheduler`, `kubeletconfiguration` or
+    /// `corednsdeployment`; patch type `strategic` (default), `merge` or `json`.
+    pub directory: String,
 }
 
 /// When kubeboot renews certificates by itself (no kubeadm equivalent: kubeadm renews only

@@ -42,6 +42,8 @@ pub struct State {
     /// Every preflight finding, also when preflight stopped the run: the first-boot report
     /// includes them (`Report::to_json`).
     pub preflight: Option<crate::preflight::Report>,
+    /// The patch directory, read and tried on every target before the first phase.
+    pub patches: Option<crate::patches::PatchManager>,
 }
 
 impl Ctx {
@@ -125,6 +127,7 @@ impl PhaseObserver for NoObserver {}
 
 /// Runs every phase of `table` in order, printing one line per phase with its duration.
 pub fn run_phases(ctx: &mut Ctx, table: &'static [Phase], observer: &mut dyn PhaseObserver) -> Result<()> {
+    crate::patches::prepare(ctx)?;
     for phase in table {
         if ctx.skipped(phase.name) {
             ctx.say(phase.name, "skipped");
@@ -161,6 +164,7 @@ pub fn run_one(ctx: &mut Ctx, table: &'static [Phase], name: &str, sub: Option<&
             if phase.subs.is_empty() { "(none)".to_string() } else { phase.subs.join(", ") }
         ),
     };
+    crate::patches::prepare(ctx)?;
     let start = Instant::now();
     (phase.run)(ctx, sub).with_context(|| format!("phase {name} failed"))?;
     println!("[{name}] done in {}", fmt_duration(start.elapsed()));
