@@ -52,15 +52,11 @@ pub fn run(g: &Global, a: InitArgs) -> Result<ExitCode> {
         ctx.node.cfg.upload_certs = true;
     }
     super::require_role(&ctx, &[crate::config::Role::ControlPlane], "init")?;
+    ctx.show_join_command = true;
     let _lock = super::host_lock(&ctx, "init")?;
     match a.sub {
         Some(InitSub::Phase(p)) => workflow::run_one(&mut ctx, phases::INIT, &p.name, p.sub.as_deref())?,
-        None => {
-            workflow::run_phases(&mut ctx, phases::INIT, &mut workflow::NoObserver)?;
-            if !ctx.dry_run {
-                crate::cluster::print_join_instructions(&ctx)?;
-            }
-        }
+        None => workflow::run_phases(&mut ctx, phases::INIT, &mut workflow::NoObserver)?,
     }
     Ok(ExitCode::SUCCESS)
 }

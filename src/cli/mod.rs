@@ -173,7 +173,7 @@ pub(crate) fn load_ctx(
     let mut ctx = crate::workflow::Ctx::new(host, node);
     ctx.dry_run = g.dry_run;
     ctx.ignore_preflight.extend(ignore_preflight.iter().cloned());
-    ctx.skip_phases.extend(skip_phases.iter().cloned());
+    ctx.add_skips(skip_phases)?;
     Ok(ctx)
 }
 

@@ -28,6 +28,10 @@ pub fn run(g: &Global, a: RenderArgs) -> Result<ExitCode> {
     // Rendering into a scratch root changes no host and must leave only the node's files there.
     let _lock = if ctx.host.is_live() { super::host_lock(&ctx, "render")? } else { None };
     for name in phases::RENDER {
+        if ctx.skipped(name) {
+            ctx.say(name, "skipped");
+            continue;
+        }
         workflow::run_one(&mut ctx, phases::INIT, name, None)?;
     }
     Ok(ExitCode::SUCCESS)

@@ -120,7 +120,7 @@ fn provision(
         Journal::begin(host, prior, &instance_id, &ud.origin, &ud.bytes, failpoint).map_err(at("journal"))?;
 
     let mut ctx = Ctx::new(host.clone(), node);
-    ctx.skip_phases.extend(a.skip_phases.iter().cloned());
+    ctx.add_skips(&a.skip_phases).map_err(at("config"))?;
     sweep_temps(&ctx, &instance_id).map_err(at("journal"))?;
     let table = if ctx.node.role().is_join() { phases::JOIN } else { phases::INIT };
     progress.plan(table.iter().map(|p| (p.name.to_string(), ctx.skipped(p.name))));
@@ -232,7 +232,7 @@ fn dry_run(host: &Host, a: &RunArgs) -> Result<ExitCode> {
     let cfg = config::load(&ud.origin, &ud.bytes).map_err(|d| coded(Exit::InvalidInput, d.to_string()))?;
     let mut ctx = Ctx::new(host.clone(), resolve(host, cfg, &ud)?);
     ctx.dry_run = true;
-    ctx.skip_phases.extend(a.skip_phases.iter().cloned());
+    ctx.add_skips(&a.skip_phases)?;
     let table = if ctx.node.role().is_join() { phases::JOIN } else { phases::INIT };
     workflow::run_phases(&mut ctx, table, &mut workflow::NoObserver)?;
     Ok(ExitCode::SUCCESS)

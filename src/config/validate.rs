@@ -55,17 +55,8 @@ pub fn validate(cfg: &NodeConfig) -> Vec<Problem> {
     check_renewal(&mut p, cfg);
     let table = if cfg.role.is_join() { phases::JOIN } else { phases::INIT };
     for (i, s) in cfg.skip_phases.iter().enumerate() {
-        let (name, sub) = s.split_once('/').map_or((s.as_str(), None), |(n, s)| (n, Some(s)));
-        match phases::find(table, name) {
-            Some(ph) if sub.is_none_or(|s| ph.subs.contains(&s)) => {}
-            _ => p.add(
-                format!("skipPhases.{i}"),
-                format!(
-                    "`{s}` is not a {} phase; phases are: {}",
-                    if cfg.role.is_join() { "join" } else { "init" },
-                    phases::names(table).join(", ")
-                ),
-            ),
+        if let Err(e) = phases::resolve_skip(table, s) {
+            p.add(format!("skipPhases.{i}"), e);
         }
     }
     p.0

@@ -22,7 +22,11 @@ pub fn phase_control_plane_prepare(ctx: &mut Ctx, sub: Option<&str>) -> Result<(
         ctx.say(PHASE, "Not a control-plane node: nothing to do");
         return Ok(());
     }
-    let wants = |name: &str| sub.is_none_or(|s| s == name);
+    let skips = ctx.skip_phases.clone();
+    let wants = |name: &str| match sub {
+        Some(s) => s == name,
+        None => !skips.iter().any(|k| *k == format!("{PHASE}/{name}")),
+    };
     if wants("download-certs") {
         download_certs(ctx)?;
     }

@@ -597,6 +597,10 @@ pub fn phase_control_plane(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> {
         if sub.is_some_and(|s| s != sub_name) {
             continue;
         }
+        if sub.is_none() && ctx.skipped(&format!("control-plane/{sub_name}")) {
+            ctx.say("control-plane", format_args!("Skipping \"{component}\" (skipPhases control-plane/{sub_name})"));
+            continue;
+        }
         ctx.say("control-plane", format_args!("Creating static Pod manifest for \"{component}\""));
         let yaml = crate::patches::patch_pod(ctx, "control-plane", component, render(&ctx.node, &facts)?)?;
         files.push(manifest_file(component, yaml));
