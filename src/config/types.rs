@@ -202,6 +202,10 @@ pub struct Taint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     pub effect: TaintEffect,
+    /// When the taint was added (RFC 3339); set on the Node by mark-control-plane. Not on
+    /// workers, whose taints the kubelet registers without a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_added: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -522,6 +526,9 @@ pub struct BootstrapToken {
     /// Time to live; `0s` never expires.
     #[serde(default = "default_token_ttl")]
     pub ttl: GoDuration,
+    /// When the token expires (RFC 3339, e.g. `2030-01-02T03:04:05Z`); wins over `ttl`, as in kubeadm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
     #[serde(default = "default_token_usages")]
     pub usages: Vec<String>,
     #[serde(default = "default_token_groups")]
@@ -546,6 +553,7 @@ impl Default for BootstrapToken {
             token: None,
             description: None,
             ttl: default_token_ttl(),
+            expires: None,
             usages: default_token_usages(),
             groups: default_token_groups(),
         }
