@@ -122,6 +122,7 @@ fn provision(
     let mut ctx = Ctx::new(host.clone(), node);
     ctx.add_skips(&a.skip_phases).map_err(at("config"))?;
     sweep_temps(&ctx, &instance_id).map_err(at("journal"))?;
+    set_hostname(&ctx).map_err(at("hostname"))?;
     let table = if ctx.node.role().is_join() { phases::JOIN } else { phases::INIT };
     progress.plan(table.iter().map(|p| (p.name.to_string(), ctx.skipped(p.name))));
     progress.save().map_err(at("journal"))?;
@@ -168,6 +169,22 @@ fn sweep_temps(ctx: &Ctx, instance_id: &str) -> Result<()> {
         if n > 0 {
             ctx.say("run", format_args!("removed {n} temp file(s) of an interrupted run from {d}"));
         }
+    }
+    Ok(())
+}
+
+/// First boot sets the system host name to the node name (see `host::hostname`).
+fn set_hostname(ctx: &Ctx) -> Result<()> {
+    use crate::host::hostname::{self, Outcome};
+    let enabled = ctx.node.cfg.node.set_hostname;
+    match hostname::ensure(&ctx.host, &ctx.node.node_name, enabled, ctx.dry_run)? {
+        Outcome::Disabled => ctx.say("hostname", "Leaving the host name alone (node.setHostname: false)"),
+        Outcome::Preserved => {
+            ctx.say("hostname", format_args!("Leaving the host name alone ({} is present)", hostname::PRESERVE_MARKER))
+        }
+        Outcome::Unchanged(_) => {}
+        Outcome::Set(name) if ctx.dry_run => ctx.say("hostname", format_args!("Would set the host name to {name:?}")),
+        Outcome::Set(name) => ctx.say("hostname", format_args!("Set the host name to {name:?}")),
     }
     Ok(())
 }
@@ -233,6 +250,7 @@ fn dry_run(host: &Host, a: &RunArgs) -> Result<ExitCode> {
     let mut ctx = Ctx::new(host.clone(), resolve(host, cfg, &ud)?);
     ctx.dry_run = true;
     ctx.add_skips(&a.skip_phases)?;
+    set_hostname(&ctx)?;
     let table = if ctx.node.role().is_join() { phases::JOIN } else { phases::INIT };
     workflow::run_phases(&mut ctx, table, &mut workflow::NoObserver)?;
     Ok(ExitCode::SUCCESS)

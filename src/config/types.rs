@@ -162,6 +162,11 @@ pub struct NodeSpec {
     pub image_pull_policy: PullPolicy,
     #[serde(default = "default_true")]
     pub image_pull_serial: bool,
+    /// At first boot (`kubeboot run`), set the system host name to the node name (meta-data
+    /// `local-hostname` when no name is given), as cloud-init and Afterburn do. `false`, or an
+    /// image file `/etc/kubeboot/preserve-hostname`, leaves the host name alone.
+    #[serde(default = "default_true")]
+    pub set_hostname: bool,
 }
 
 impl Default for NodeSpec {
@@ -176,6 +181,7 @@ impl Default for NodeSpec {
             kubelet_extra_args: vec![],
             image_pull_policy: PullPolicy::default(),
             image_pull_serial: true,
+            set_hostname: true,
         }
     }
 }
