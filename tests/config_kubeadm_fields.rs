@@ -87,3 +87,10 @@ fn reset_and_upgrade_documents_are_checked() {
     .unwrap_err();
     assert!(err.contains("forceUpgrade"), "{err}");
 }
+
+#[test]
+fn a_patches_directory_must_be_absolute() {
+    init("patches:\n  directory: /etc/kubeboot/patches\n", "").unwrap();
+    let err = init("patches:\n  directory: patches\n", "").unwrap_err();
+    assert!(err.contains("patches.directory") && err.contains("absolute path"), "{err}");
+}

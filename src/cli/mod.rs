@@ -179,7 +179,12 @@ pub(crate) fn load_ctx(
 
 /// `--patches DIR` wins over the config's `patches.directory`, as in kubeadm.
 pub(crate) fn override_patches(ctx: &mut crate::workflow::Ctx, dir: Option<String>) {
-    if let Some(directory) = dir {
+    if let Some(dir) = dir {
+        // A relative --patches is relative to the working directory, as for kubeadm.
+        let directory = match std::path::absolute(&dir) {
+            Ok(p) if !dir.starts_with('/') => p.display().to_string(),
+            _ => dir,
+        };
         ctx.node.cfg.patches = Some(crate::config::Patches { directory });
     }
 }

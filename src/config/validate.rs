@@ -52,6 +52,13 @@ pub fn validate(cfg: &NodeConfig) -> Vec<Problem> {
         check_report(&mut p, r);
     }
     check_timeouts(&mut p, &cfg.timeouts);
+    if let Some(pt) = &cfg.patches {
+        if !pt.directory.starts_with('/') {
+            p.add("patches.directory", "must be an absolute path on the node (like /etc/kubeboot/patches)");
+        } else if pt.directory.split('/').any(|c| c == "..") {
+            p.add("patches.directory", "must not contain `..`");
+        }
+    }
     check_renewal(&mut p, cfg);
     let table = if cfg.role.is_join() { phases::JOIN } else { phases::INIT };
     for (i, s) in cfg.skip_phases.iter().enumerate() {
