@@ -127,6 +127,8 @@ fn provision(
     progress.plan(table.iter().map(|p| (p.name.to_string(), ctx.skipped(p.name))));
     progress.save().map_err(at("journal"))?;
 
+    // A bad patch file fails here, before any phase writes, under its own step name.
+    crate::patches::prepare(&mut ctx).map_err(at("patches"))?;
     let mut observer = FirstBoot { journal: &mut journal, progress };
     let outcome = workflow::run_phases(&mut ctx, table, &mut observer);
     if let Some(report) = &ctx.state.preflight {
