@@ -19,7 +19,7 @@ fn first_boot_applies_patches_and_stops_on_a_bad_one() {
     let root = Root::new();
     root.seed(&user_data(), META);
     root.file("/etc/kubeboot/patches/kube-scheduler+merge.yaml", "metadata:\n  labels:\n    patched: at-boot\n");
-    let out = root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(&FILE_PHASES[..])]);
+    let out = root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(FILE_PHASES)]);
     assert!(out.status.success(), "{}", text(&out));
     let m = String::from_utf8(root.read("/etc/kubernetes/manifests/kube-scheduler.yaml").unwrap()).unwrap();
     assert!(m.contains("patched: at-boot"), "{m}");
@@ -27,7 +27,7 @@ fn first_boot_applies_patches_and_stops_on_a_bad_one() {
     let root = Root::new();
     root.seed(&user_data(), META);
     root.file("/etc/kubeboot/patches/kube-scheduler+json.yaml", "- op: remove\n  path: /spec/nothing\n");
-    let out = root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(&FILE_PHASES[..])]);
+    let out = root.run(&["--datasource", "nocloud-dir", "--skip-phases", &skip_all_but(FILE_PHASES)]);
     assert!(!out.status.success(), "{}", text(&out));
     assert_eq!(root.status_json()["error"]["phase"], "patches", "{}", text(&out));
     assert!(text(&out).contains("kube-scheduler+json.yaml"), "{}", text(&out));
