@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod host;
 pub mod join;
+pub mod patches;
 pub mod pki;
 pub mod plan;
 pub mod preflight;

@@ -51,6 +51,11 @@ const CORPUS: &[(&str, usize, usize, &str)] = &[
     ("43-many-problems.yaml", 9, 1, "join.caCertHashes"),
     ("44-path-traversal.yaml", 5, 20, "must not contain `..`"),
     ("45-relative-host-path.yaml", 8, 19, "must be an absolute path"),
+    ("46-skip-phase-all.yaml", 6, 3, "skip `certs` to skip every sub-phase"),
+    ("47-kubeadm-skip-check-etcd.yaml", 10, 3, "`check-etcd` cannot be skipped on its own"),
+    ("48-worker-taint-time-added.yaml", 8, 16, "remove timeAdded"),
+    ("49-kubeadm-rootless-gate.yaml", 6, 25, "RootlessControlPlane is not implemented"),
+    ("50-kubeadm-reset-unknown-field.yaml", 7, 1, "unknown key `cleanupTmpdir`; did you mean `cleanupTmpDir`?"),
 ];
 
 fn corpus_dir() -> PathBuf {

@@ -71,8 +71,17 @@ fn kubelet_extra_arg_and_label_values_with_spaces_are_refused() {
 
 #[test]
 fn a_valid_meta_data_name_still_becomes_the_node_name() {
+    // First boot sets the host name to the node name, so the kubelet needs no override ...
     let root = Root::new();
     root.seed(&unnamed(""), "instance-id: iid-4\nlocal-hostname: Node-7.Example.com\n");
+    root.file("/usr/bin/kubelet", "#!/bin/sh\n");
+    let out = run_to_kubelet_start(&root);
+    let flags = String::from_utf8(root.read(FLAGS).unwrap_or_else(|| panic!("no flags file\n{}", text(&out)))).unwrap();
+    assert_eq!(root.read("/etc/hostname").as_deref(), Some(&b"node-7.example.com\n"[..]), "{}", text(&out));
+    assert!(!flags.contains("--hostname-override"), "{flags}");
+    // ... and when told to leave the host name alone, the name reaches the kubelet as a flag.
+    let root = Root::new();
+    root.seed(&unnamed("  setHostname: false\n"), "instance-id: iid-4\nlocal-hostname: Node-7.Example.com\n");
     root.file("/usr/bin/kubelet", "#!/bin/sh\n");
     let out = run_to_kubelet_start(&root);
     let flags = String::from_utf8(root.read(FLAGS).unwrap_or_else(|| panic!("no flags file\n{}", text(&out)))).unwrap();

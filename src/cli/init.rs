@@ -20,6 +20,9 @@ pub struct InitArgs {
     /// Preflight checks whose errors become warnings (case-insensitive, `all`).
     #[arg(long, global = true, value_delimiter = ',')]
     pub ignore_preflight_errors: Vec<String>,
+    /// Directory of kubeadm patch files (`target[suffix][+patchtype].json|yaml`); overrides the config's `patches.directory`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub patches: Option<String>,
     /// Upload control-plane certificates to the kubeadm-certs Secret.
     #[arg(long, global = true)]
     pub upload_certs: bool,
@@ -44,19 +47,16 @@ pub struct PhaseArgs {
 
 pub fn run(g: &Global, a: InitArgs) -> Result<ExitCode> {
     let mut ctx = super::load_ctx(g, a.config.as_deref(), &a.ignore_preflight_errors, &a.skip_phases)?;
+    super::override_patches(&mut ctx, a.patches);
     if a.upload_certs {
         ctx.node.cfg.upload_certs = true;
     }
     super::require_role(&ctx, &[crate::config::Role::ControlPlane], "init")?;
+    ctx.show_join_command = true;
     let _lock = super::host_lock(&ctx, "init")?;
     match a.sub {
         Some(InitSub::Phase(p)) => workflow::run_one(&mut ctx, phases::INIT, &p.name, p.sub.as_deref())?,
-        None => {
-            workflow::run_phases(&mut ctx, phases::INIT, &mut workflow::NoObserver)?;
-            if !ctx.dry_run {
-                crate::cluster::print_join_instructions(&ctx)?;
-            }
-        }
+        None => workflow::run_phases(&mut ctx, phases::INIT, &mut workflow::NoObserver)?,
     }
     Ok(ExitCode::SUCCESS)
 }

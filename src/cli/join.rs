@@ -20,6 +20,9 @@ pub struct JoinArgs {
     /// Preflight checks whose errors become warnings (case-insensitive, `all`).
     #[arg(long, global = true, value_delimiter = ',')]
     pub ignore_preflight_errors: Vec<String>,
+    /// Directory of kubeadm patch files (`target[suffix][+patchtype].json|yaml`); overrides the config's `patches.directory`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub patches: Option<String>,
     #[command(subcommand)]
     pub sub: Option<JoinSub>,
 }
@@ -41,6 +44,7 @@ pub struct PhaseArgs {
 
 pub fn run(g: &Global, a: JoinArgs) -> Result<ExitCode> {
     let mut ctx = super::load_ctx(g, a.config.as_deref(), &a.ignore_preflight_errors, &a.skip_phases)?;
+    super::override_patches(&mut ctx, a.patches);
     super::require_role(&ctx, &[crate::config::Role::Worker, crate::config::Role::ControlPlaneJoin], "join")?;
     let _lock = super::host_lock(&ctx, "join")?;
     match a.sub {

@@ -173,8 +173,20 @@ pub(crate) fn load_ctx(
     let mut ctx = crate::workflow::Ctx::new(host, node);
     ctx.dry_run = g.dry_run;
     ctx.ignore_preflight.extend(ignore_preflight.iter().cloned());
-    ctx.skip_phases.extend(skip_phases.iter().cloned());
+    ctx.add_skips(skip_phases)?;
     Ok(ctx)
+}
+
+/// `--patches DIR` wins over the config's `patches.directory`, as in kubeadm.
+pub(crate) fn override_patches(ctx: &mut crate::workflow::Ctx, dir: Option<String>) {
+    if let Some(dir) = dir {
+        // A relative --patches is relative to the working directory, as for kubeadm.
+        let directory = match std::path::absolute(&dir) {
+            Ok(p) if !dir.starts_with('/') => p.display().to_string(),
+            _ => dir,
+        };
+        ctx.node.cfg.patches = Some(crate::config::Patches { directory });
+    }
 }
 
 /// The host lock for a command that changes the host; none for `--dry-run`, which changes nothing.

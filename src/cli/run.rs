@@ -124,12 +124,15 @@ fn provision(
         Journal::begin(host, prior, &instance_id, &ud.origin, &ud.bytes, failpoint).map_err(at("journal"))?;
 
     let mut ctx = Ctx::new(host.clone(), node);
-    ctx.skip_phases.extend(a.skip_phases.iter().cloned());
+    ctx.add_skips(&a.skip_phases).map_err(at("config"))?;
     sweep_temps(&ctx, &instance_id).map_err(at("journal"))?;
+    set_hostname(&ctx).map_err(at("hostname"))?;
     let table = if ctx.node.role().is_join() { phases::JOIN } else { phases::INIT };
     progress.plan(table.iter().map(|p| (p.name.to_string(), ctx.skipped(p.name))));
     progress.save().map_err(at("journal"))?;
 
+    // A bad patch file fails here, before any phase writes, under its own step name.
+    crate::patches::prepare(&mut ctx).map_err(at("patches"))?;
     let mut observer = FirstBoot { journal: &mut journal, progress };
     let outcome = workflow::run_phases(&mut ctx, table, &mut observer);
     if ctx.state.follows_cluster {
@@ -175,6 +178,22 @@ fn sweep_temps(ctx: &Ctx, instance_id: &str) -> Result<()> {
         if n > 0 {
             ctx.say("run", format_args!("removed {n} temp file(s) of an interrupted run from {d}"));
         }
+    }
+    Ok(())
+}
+
+/// First boot sets the system host name to the node name (see `host::hostname`).
+fn set_hostname(ctx: &Ctx) -> Result<()> {
+    use crate::host::hostname::{self, Outcome};
+    let enabled = ctx.node.cfg.node.set_hostname;
+    match hostname::ensure(&ctx.host, &ctx.node.node_name, enabled, ctx.dry_run)? {
+        Outcome::Disabled => ctx.say("hostname", "Leaving the host name alone (node.setHostname: false)"),
+        Outcome::Preserved => {
+            ctx.say("hostname", format_args!("Leaving the host name alone ({} is present)", hostname::PRESERVE_MARKER))
+        }
+        Outcome::Unchanged(_) => {}
+        Outcome::Set(name) if ctx.dry_run => ctx.say("hostname", format_args!("Would set the host name to {name:?}")),
+        Outcome::Set(name) => ctx.say("hostname", format_args!("Set the host name to {name:?}")),
     }
     Ok(())
 }
@@ -239,7 +258,8 @@ fn dry_run(host: &Host, a: &RunArgs) -> Result<ExitCode> {
     let cfg = config::load(&ud.origin, &ud.bytes).map_err(|d| coded(Exit::InvalidInput, d.to_string()))?;
     let mut ctx = Ctx::new(host.clone(), resolve(host, cfg, &ud)?);
     ctx.dry_run = true;
-    ctx.skip_phases.extend(a.skip_phases.iter().cloned());
+    ctx.add_skips(&a.skip_phases)?;
+    set_hostname(&ctx)?;
     let table = if ctx.node.role().is_join() { phases::JOIN } else { phases::INIT };
     workflow::run_phases(&mut ctx, table, &mut workflow::NoObserver)?;
     Ok(ExitCode::SUCCESS)

@@ -47,7 +47,7 @@ pub async fn ensure_coredns(ctx: &Ctx, client: &ApiClient) -> Result<()> {
     )
     .await?;
     apply(ctx, client, &ServiceAccount { metadata: meta(KUBE_SYSTEM, "coredns"), ..Default::default() }).await?;
-    apply(ctx, client, &coredns_deployment(node)).await?;
+    apply(ctx, client, &crate::patches::patch_deployment(ctx, PHASE, coredns_deployment(node))?).await?;
     apply(ctx, client, &coredns_service(node)).await?;
     ctx.say(PHASE, "Applied essential addon: CoreDNS");
     Ok(())

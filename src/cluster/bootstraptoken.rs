@@ -123,7 +123,10 @@ pub fn token_secret(spec: &BootstrapToken, token: &Token, now: jiff::Timestamp) 
         put("description", d.clone());
     }
     let ttl = spec.ttl.as_duration();
-    if !ttl.is_zero() {
+    // kubeadm encodeTokenSecretData: `expires` wins over `ttl`.
+    if let Some(at) = spec.expires.as_deref().and_then(|e| e.parse::<jiff::Timestamp>().ok()) {
+        put("expiration", at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    } else if !ttl.is_zero() {
         put("expiration", rfc3339(now, ttl));
     }
     for usage in &spec.usages {

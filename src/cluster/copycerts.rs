@@ -198,6 +198,7 @@ async fn create_owner_token(ctx: &Ctx, client: &ApiClient) -> Result<OwnerRefere
         token: None,
         description: Some(TOKEN_DESCRIPTION.into()),
         ttl: GoDuration::from_hours(2),
+        expires: None,
         usages: vec![],
         groups: vec![],
     };

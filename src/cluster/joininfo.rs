@@ -130,6 +130,7 @@ pub fn print_join_instructions(ctx: &Ctx) -> Result<()> {
     out.push_str(&indent(&info.worker_command()));
     out.push_str("\nor boot them with this kubeboot user-data:\n\n");
     out.push_str(&indent(&info.worker_user_data()));
+    out.push('\n'); // ends the block before the phase's own "done" line
     print!("{out}");
     Ok(())
 }

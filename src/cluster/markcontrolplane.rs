@@ -58,6 +58,9 @@ pub fn control_plane_patch(node: &Node, taints: &[Taint]) -> Option<Value> {
             if let Some(value) = &t.value {
                 v["value"] = json!(value);
             }
+            if let Some(at) = &t.time_added {
+                v["timeAdded"] = json!(at);
+            }
             all.push(v);
         }
         patch["spec"] = json!({ "taints": all });
@@ -113,7 +116,12 @@ mod tests {
     use k8s_openapi::api::core::v1::{NodeSpec, Taint as K8sTaint};
 
     fn cp_taint() -> Taint {
-        Taint { key: "node-role.kubernetes.io/control-plane".into(), value: None, effect: TaintEffect::NoSchedule }
+        Taint {
+            key: "node-role.kubernetes.io/control-plane".into(),
+            value: None,
+            effect: TaintEffect::NoSchedule,
+            time_added: None,
+        }
     }
 
     #[test]

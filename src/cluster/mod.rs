@@ -45,10 +45,10 @@ pub fn phase_upload_config(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> {
     }
     block_on(async {
         let client = admin_client(ctx).await?;
-        if matches!(sub, None | Some("kubeadm")) {
+        if matches!(sub, None | Some("kubeadm")) && !skipped_part(ctx, sub, "upload-config/kubeadm") {
             uploadconfig::upload_kubeadm_config(ctx, &client).await?;
         }
-        if matches!(sub, None | Some("kubelet")) {
+        if matches!(sub, None | Some("kubelet")) && !skipped_part(ctx, sub, "upload-config/kubelet") {
             uploadconfig::upload_kubelet_config(ctx, &client).await?;
         }
         Ok(())
@@ -112,6 +112,33 @@ pub fn phase_addon(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// A sub-phase named in skipPhases, when its phase runs whole.
+fn skipped_part(ctx: &Ctx, sub: Option<&str>, name: &str) -> bool {
+    let skipped = sub.is_none() && ctx.skipped(name);
+    if skipped {
+        ctx.say(name.split('/').next().unwrap_or(name), format_args!("Skipping {name} (skipPhases)"));
+    }
+    skipped
+}
+
+/// `kubeadm init phase show-join-command`: the join command for control-plane and worker nodes.
+pub fn phase_show_join_command(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
+    const PHASE: &str = "show-join-command";
+    if ctx.dry_run || ctx.render_only {
+        ctx.say(PHASE, "Would print the join command for control-plane and worker nodes");
+        return Ok(());
+    }
+    if !ctx.show_join_command {
+        ctx.say(
+            PHASE,
+            "Not printing the join command at first boot (it carries a bootstrap token); on this node run \
+             `kubeboot token create --print-join-command`",
+        );
+        return Ok(());
+    }
+    print_join_instructions(ctx)
 }
 
 /// In `--dry-run`, says what the phase would create and returns true.

@@ -54,7 +54,7 @@ pub struct InitConfiguration<A> {
     #[serde(default)]
     pub skip_phases: Vec<String>,
     #[serde(default)]
-    pub patches: Option<Patches>,
+    pub patches: Option<super::types::Patches>,
     #[serde(default)]
     pub timeouts: Option<Timeouts>,
 }
@@ -114,12 +114,6 @@ pub struct KBootstrapToken {
     pub usages: Option<Vec<String>>,
     #[serde(default)]
     pub groups: Option<Vec<String>>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Patches {
-    pub directory: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -256,7 +250,7 @@ pub struct JoinConfiguration<A> {
     #[serde(default)]
     pub skip_phases: Vec<String>,
     #[serde(default)]
-    pub patches: Option<Patches>,
+    pub patches: Option<super::types::Patches>,
     #[serde(default)]
     pub timeouts: Option<Timeouts>,
 }
@@ -301,6 +295,129 @@ pub struct KJoinControlPlane {
     pub local_api_endpoint: ApiEndpoint,
     #[serde(default)]
     pub certificate_key: Option<String>,
+}
+
+/// v1beta4 `ResetConfiguration`: used by `kubeadm reset` only. Checked like every document,
+/// then left out of init/join (kubeadm init/join ignore it the same way).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResetConfiguration {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub cleanup_tmp_dir: bool,
+    #[serde(default)]
+    pub certificates_dir: Option<String>,
+    #[serde(default)]
+    pub cri_socket: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
+    pub ignore_preflight_errors: Vec<String>,
+    #[serde(default)]
+    pub skip_phases: Vec<String>,
+    #[serde(default)]
+    pub unmount_flags: Vec<String>,
+    #[serde(default)]
+    pub timeouts: Option<Timeouts>,
+}
+
+/// v1beta4 `UpgradeConfiguration`: used by `kubeadm upgrade` only; checked, then left out.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpgradeConfiguration {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub apply: Option<UpgradeApply>,
+    #[serde(default)]
+    pub diff: Option<UpgradeDiff>,
+    #[serde(default)]
+    pub node: Option<UpgradeNode>,
+    #[serde(default)]
+    pub plan: Option<UpgradePlan>,
+    #[serde(default)]
+    pub timeouts: Option<Timeouts>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpgradeApply {
+    #[serde(default)]
+    pub kubernetes_version: Option<String>,
+    #[serde(default)]
+    pub allow_experimental_upgrades: Option<bool>,
+    #[serde(default, rename = "allowRCUpgrades")]
+    pub allow_rc_upgrades: Option<bool>,
+    #[serde(default)]
+    pub certificate_renewal: Option<bool>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    #[serde(default)]
+    pub etcd_upgrade: Option<bool>,
+    #[serde(default)]
+    pub force_upgrade: Option<bool>,
+    #[serde(default)]
+    pub ignore_preflight_errors: Vec<String>,
+    #[serde(default)]
+    pub patches: Option<super::types::Patches>,
+    #[serde(default)]
+    pub print_config: Option<bool>,
+    #[serde(default)]
+    pub skip_phases: Vec<String>,
+    #[serde(default)]
+    pub image_pull_policy: Option<PullPolicy>,
+    #[serde(default)]
+    pub image_pull_serial: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpgradeDiff {
+    #[serde(default)]
+    pub kubernetes_version: Option<String>,
+    #[serde(default)]
+    pub context_lines: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpgradeNode {
+    #[serde(default)]
+    pub certificate_renewal: Option<bool>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    #[serde(default)]
+    pub etcd_upgrade: Option<bool>,
+    #[serde(default)]
+    pub ignore_preflight_errors: Vec<String>,
+    #[serde(default)]
+    pub skip_phases: Vec<String>,
+    #[serde(default)]
+    pub patches: Option<super::types::Patches>,
+    #[serde(default)]
+    pub image_pull_policy: Option<PullPolicy>,
+    #[serde(default)]
+    pub image_pull_serial: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpgradePlan {
+    #[serde(default)]
+    pub kubernetes_version: Option<String>,
+    #[serde(default)]
+    pub allow_experimental_upgrades: Option<bool>,
+    #[serde(default, rename = "allowRCUpgrades")]
+    pub allow_rc_upgrades: Option<bool>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    #[serde(default)]
+    pub ignore_preflight_errors: Vec<String>,
+    #[serde(default)]
+    pub print_config: Option<bool>,
 }
 
 /// Documents of one kubeadm config file, each already structurally valid.
@@ -366,7 +483,24 @@ fn import_as<A: ExtraArgs>(nodes: &[Node], expected_version: &str) -> Result<Nod
             (_, "JoinConfiguration") if api == expected_version => {
                 docs.join = parse_doc(node, &mut findings).map(|d| (i, d));
             }
-            (_, "ResetConfiguration" | "UpgradeConfiguration") if api == expected_version => {}
+            (V1BETA4, "ResetConfiguration") => {
+                if parse_doc::<ResetConfiguration>(node, &mut findings).is_some() {
+                    tracing::warn!(
+                        "ResetConfiguration (document {}) is for `kubeadm reset`; kubeboot init/join do not use it \
+                         (nor does kubeadm init/join); `kubeboot reset` takes its options as flags",
+                        i + 1
+                    );
+                }
+            }
+            (V1BETA4, "UpgradeConfiguration") => {
+                if parse_doc::<UpgradeConfiguration>(node, &mut findings).is_some() {
+                    tracing::warn!(
+                        "UpgradeConfiguration (document {}) is for `kubeadm upgrade`; kubeboot does not upgrade \
+                         clusters, so it is not used",
+                        i + 1
+                    );
+                }
+            }
             ("kubelet.config.k8s.io/v1beta1", "KubeletConfiguration") => kubelet = Some(strict::core_value(node)),
             ("kubeproxy.config.k8s.io/v1alpha1", "KubeProxyConfiguration") => proxy = Some(strict::core_value(node)),
             _ => findings.push((
@@ -442,6 +576,7 @@ fn to_node_config<A: ExtraArgs>(
         skip_phases: vec![],
         certificate_renewal: Default::default(),
         written_cluster: WrittenCluster::default(),
+        patches: None,
     };
     let unsupported =
         |doc: usize, path: &str, msg: &str| vec![(nodes[doc].locate(path), path.to_string(), msg.to_string())];
@@ -465,13 +600,7 @@ fn to_node_config<A: ExtraArgs>(
                 "dryRun in the config is not supported; run `kubeboot init --dry-run`",
             ));
         }
-        if init.patches.is_some() {
-            return Err(unsupported(
-                i,
-                "patches",
-                "kubeadm patches are not supported by kubeboot; express the change in the config",
-            ));
-        }
+        cfg.patches = init.patches;
         apply_registration(&mut cfg, init.node_registration);
         cfg.node.advertise_address = init.local_api_endpoint.advertise_address;
         if let Some(p) = init.local_api_endpoint.bind_port {
@@ -486,6 +615,7 @@ fn to_node_config<A: ExtraArgs>(
                     token: t.token,
                     description: t.description,
                     ttl: t.ttl.unwrap_or(d.ttl),
+                    expires: t.expires,
                     usages: t.usages.unwrap_or(d.usages),
                     groups: t.groups.unwrap_or(d.groups),
                 }
@@ -508,6 +638,7 @@ fn to_node_config<A: ExtraArgs>(
             Origin { native: "certificateKey", doc: i, kubeadm: "certificateKey" },
             Origin { native: "skipPhases", doc: i, kubeadm: "skipPhases" },
             Origin { native: "timeouts", doc: i, kubeadm: "timeouts" },
+            Origin { native: "patches", doc: i, kubeadm: "patches" },
         ]);
     }
 
@@ -528,13 +659,7 @@ fn to_node_config<A: ExtraArgs>(
                 "dryRun in the config is not supported; run `kubeboot join --dry-run`",
             ));
         }
-        if join.patches.is_some() {
-            return Err(unsupported(
-                i,
-                "patches",
-                "kubeadm patches are not supported by kubeboot; express the change in the config",
-            ));
-        }
+        cfg.patches = join.patches;
         if join.ca_cert_path.as_deref().is_some_and(|p| p != "/etc/kubernetes/pki/ca.crt") {
             return Err(unsupported(i, "caCertPath", "only the default /etc/kubernetes/pki/ca.crt is supported"));
         }
@@ -585,6 +710,7 @@ fn to_node_config<A: ExtraArgs>(
             Origin { native: "join.tlsBootstrapToken", doc: i, kubeadm: "discovery.tlsBootstrapToken" },
             Origin { native: "skipPhases", doc: i, kubeadm: "skipPhases" },
             Origin { native: "timeouts", doc: i, kubeadm: "timeouts" },
+            Origin { native: "patches", doc: i, kubeadm: "patches" },
         ]);
     }
     Ok((cfg, origins))
@@ -595,7 +721,12 @@ fn apply_registration<A: ExtraArgs>(cfg: &mut NodeConfig, r: NodeRegistration<A>
     cfg.node.cri_socket = r.cri_socket;
     cfg.node.taints = r.taints.map(|ts| {
         ts.into_iter()
-            .map(|t| Taint { key: t.key, value: t.value.filter(|v| !v.is_empty()), effect: t.effect })
+            .map(|t| Taint {
+                key: t.key,
+                value: t.value.filter(|v| !v.is_empty()),
+                effect: t.effect,
+                time_added: t.time_added.filter(|v| !v.is_empty()),
+            })
             .collect()
     });
     cfg.node.kubelet_extra_args = r.kubelet_extra_args.into_args();

@@ -209,6 +209,7 @@ pub fn defaults(role: Role) -> NodeConfig {
         skip_phases: vec![],
         certificate_renewal: Default::default(),
         written_cluster: WrittenCluster::default(),
+        patches: None,
     }
 }
 

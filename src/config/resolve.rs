@@ -267,6 +267,7 @@ impl Resolved {
                 key: "node-role.kubernetes.io/control-plane".into(),
                 value: None,
                 effect: TaintEffect::NoSchedule,
+                time_added: None,
             }],
             None => vec![],
         }

@@ -69,6 +69,10 @@ pub struct NodeConfig {
     #[serde(skip)]
     #[schemars(skip)]
     pub written_cluster: WrittenCluster,
+    /// kubeadm patches: a directory of `target[suffix][+patchtype].json|yaml` files laid over
+    /// the rendered static Pods, KubeletConfiguration and CoreDNS Deployment (kubeadm `patches`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patches: Option<Patches>,
 }
 
 /// The `cluster` keys as written in the user-data (a JSON tree of what was there, before
@@ -81,6 +85,17 @@ impl PartialEq for WrittenCluster {
     fn eq(&self, _: &Self) -> bool {
         true
     }
+}
+
+/// kubeadm v1beta4 `patches`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Patches {
+    /// A directory on the node (for example written by cloud-init `write_files`) holding files
+    /// named `target[suffix][+patchtype].json|yaml`: target `etcd`, `kube-apiserver`,
+    /// `kube-controller-manager`, `kube-scheduler`, `kubeletconfiguration` or
+    /// `corednsdeployment`; patch type `strategic` (default), `merge` or `json`.
+    pub directory: String,
 }
 
 /// When kubeboot renews certificates by itself (no kubeadm equivalent: kubeadm renews only
@@ -164,6 +179,11 @@ pub struct NodeSpec {
     pub image_pull_policy: PullPolicy,
     #[serde(default = "default_true")]
     pub image_pull_serial: bool,
+    /// At first boot (`kubeboot run`), set the system host name to the node name (meta-data
+    /// `local-hostname` when no name is given), as cloud-init and Afterburn do. `false`, or an
+    /// image file `/etc/kubeboot/preserve-hostname`, leaves the host name alone.
+    #[serde(default = "default_true")]
+    pub set_hostname: bool,
 }
 
 impl Default for NodeSpec {
@@ -178,6 +198,7 @@ impl Default for NodeSpec {
             kubelet_extra_args: vec![],
             image_pull_policy: PullPolicy::default(),
             image_pull_serial: true,
+            set_hostname: true,
         }
     }
 }
@@ -204,6 +225,10 @@ pub struct Taint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     pub effect: TaintEffect,
+    /// When the taint was added (RFC 3339); set on the Node by mark-control-plane. Not on
+    /// workers, whose taints the kubelet registers without a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_added: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -524,6 +549,9 @@ pub struct BootstrapToken {
     /// Time to live; `0s` never expires.
     #[serde(default = "default_token_ttl")]
     pub ttl: GoDuration,
+    /// When the token expires (RFC 3339, e.g. `2030-01-02T03:04:05Z`); wins over `ttl`, as in kubeadm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
     #[serde(default = "default_token_usages")]
     pub usages: Vec<String>,
     #[serde(default = "default_token_groups")]
@@ -548,6 +576,7 @@ impl Default for BootstrapToken {
             token: None,
             description: None,
             ttl: default_token_ttl(),
+            expires: None,
             usages: default_token_usages(),
             groups: default_token_groups(),
         }

@@ -52,20 +52,18 @@ pub fn validate(cfg: &NodeConfig) -> Vec<Problem> {
         check_report(&mut p, r);
     }
     check_timeouts(&mut p, &cfg.timeouts);
+    if let Some(pt) = &cfg.patches {
+        if !pt.directory.starts_with('/') {
+            p.add("patches.directory", "must be an absolute path on the node (like /etc/kubeboot/patches)");
+        } else if pt.directory.split('/').any(|c| c == "..") {
+            p.add("patches.directory", "must not contain `..`");
+        }
+    }
     check_renewal(&mut p, cfg);
     let table = if cfg.role.is_join() { phases::JOIN } else { phases::INIT };
     for (i, s) in cfg.skip_phases.iter().enumerate() {
-        let (name, sub) = s.split_once('/').map_or((s.as_str(), None), |(n, s)| (n, Some(s)));
-        match phases::find(table, name) {
-            Some(ph) if sub.is_none_or(|s| ph.subs.contains(&s)) => {}
-            _ => p.add(
-                format!("skipPhases.{i}"),
-                format!(
-                    "`{s}` is not a {} phase; phases are: {}",
-                    if cfg.role.is_join() { "join" } else { "init" },
-                    phases::names(table).join(", ")
-                ),
-            ),
+        if let Err(e) = phases::resolve_skip(table, s) {
+            p.add(format!("skipPhases.{i}"), e);
         }
     }
     p.0
@@ -133,6 +131,20 @@ fn check_node(p: &mut Problems, cfg: &NodeConfig) {
                 && let Err(e) = label_value(v)
             {
                 p.add(format!("node.taints.{i}.value"), format!("taint value `{}` is invalid: {e}", v.escape_debug()));
+            }
+            if let Some(at) = &t.time_added {
+                if at.parse::<jiff::Timestamp>().is_err() {
+                    p.add(
+                        format!("node.taints.{i}.timeAdded"),
+                        format!("`{at}` is not an RFC 3339 time (like 2030-01-02T03:04:05Z)"),
+                    );
+                } else if cfg.role == Role::Worker {
+                    p.add(
+                        format!("node.taints.{i}.timeAdded"),
+                        "a worker's taints are registered by the kubelet (--register-with-taints), which \
+                         carries no time; remove timeAdded (it is honoured on control-plane nodes)",
+                    );
+                }
             }
         }
     }
@@ -278,6 +290,27 @@ fn check_cluster(p: &mut Problems, c: &ClusterSpec, version: Option<&KubeVersion
             p.add(format!("cluster.featureGates.{gate}"), format!("unknown kubeadm feature gate `{gate}`{hint}"));
         }
     }
+    // Gates kubeadm knows but kubeboot does not implement: only their default value is accepted.
+    for (gate, on) in &c.feature_gates {
+        let refusal = match (gate.as_str(), on) {
+            ("RootlessControlPlane", true) => Some(
+                "RootlessControlPlane is not implemented by kubeboot: the control-plane containers run as root; \
+                 remove the gate or set it to false",
+            ),
+            ("EtcdLearnerMode", false) => Some(
+                "kubeboot always adds a joining etcd member as a learner and promotes it (EtcdLearnerMode on); \
+                 false is not supported",
+            ),
+            ("PublicKeysECDSA", true) => Some(
+                "kubeboot does not read PublicKeysECDSA (deprecated in kubeadm); set encryptionAlgorithm: \
+                 ECDSA-P256 instead",
+            ),
+            _ => None,
+        };
+        if let Some(msg) = refusal {
+            p.add(format!("cluster.featureGates.{gate}"), msg);
+        }
+    }
     if let Some(ca) = &c.ca {
         if !ca.cert.contains("-----BEGIN CERTIFICATE-----") {
             p.add("cluster.ca.cert", "must be a PEM certificate (-----BEGIN CERTIFICATE-----)");
@@ -300,6 +333,14 @@ fn check_tokens(p: &mut Problems, tokens: &[BootstrapToken]) {
             } else if !seen.insert(tok.split('.').next().unwrap_or_default().to_string()) {
                 p.add(format!("bootstrapTokens.{i}.token"), "token id is used twice");
             }
+        }
+        if let Some(e) = &t.expires
+            && e.parse::<jiff::Timestamp>().is_err()
+        {
+            p.add(
+                format!("bootstrapTokens.{i}.expires"),
+                format!("`{e}` is not an RFC 3339 time (like 2030-01-02T03:04:05Z)"),
+            );
         }
         for (j, u) in t.usages.iter().enumerate() {
             if !matches!(u.as_str(), "signing" | "authentication") {

@@ -14,6 +14,7 @@ use crate::plan;
 
 pub mod cri;
 pub mod facts;
+pub mod hostname;
 pub mod net;
 pub mod nss_guard;
 pub mod restart;

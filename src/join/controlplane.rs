@@ -23,7 +23,11 @@ pub fn phase_control_plane_prepare(ctx: &mut Ctx, sub: Option<&str>) -> Result<(
         return Ok(());
     }
     super::follow_cluster(ctx)?;
-    let wants = |name: &str| sub.is_none_or(|s| s == name);
+    let skips = ctx.skip_phases.clone();
+    let wants = |name: &str| match sub {
+        Some(s) => s == name,
+        None => !skips.iter().any(|k| *k == format!("{PHASE}/{name}")),
+    };
     if wants("download-certs") {
         download_certs(ctx)?;
     }

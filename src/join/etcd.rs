@@ -263,6 +263,7 @@ pub fn phase_etcd_join(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
     crate::render::ensure_private_dir(ctx, &local.data_dir, staticpod::ETCD_DATA_DIR_MODE)?;
     crate::render::ensure_private_dir(ctx, MANIFESTS_DIR, staticpod::MANIFESTS_DIR_MODE)?;
     let yaml = staticpod::render_etcd(&ctx.node, &HostFacts::gather(ctx)?, &EtcdCluster::Existing(cluster))?;
+    let yaml = crate::patches::patch_pod(ctx, PHASE, crate::patches::ETCD, yaml)?;
     ctx.say(PHASE, format_args!("Creating static Pod manifest for \"etcd\" joining the existing cluster"));
     ctx.emit(
         PHASE,

@@ -129,7 +129,7 @@ pub fn phase_kubelet_start(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
     }
     crate::render::ensure_private_dir(ctx, KUBELET_DIR, kubelet_files::KUBELET_DIR_MODE)?;
     let mut kubelet = kubelet_files::files(&ctx.node, &KubeletFacts::gather(ctx))?;
-    let config = render_join_config(&ctx.node, &cluster_kubelet)?;
+    let config = crate::patches::patch_kubelet(ctx, PHASE, render_join_config(&ctx.node, &cluster_kubelet)?)?;
     for f in kubelet.iter_mut().filter(|f| f.path == kubelet_files::CONFIG_PATH) {
         f.contents = config.clone().into_bytes();
         f.reason = "KubeletConfiguration from the cluster's kubelet-config ConfigMap".into();

@@ -32,7 +32,7 @@ pub const KEY_MODE: u32 = 0o600;
 /// `kubeadm init phase certs [<name>|all]`.
 pub fn phase(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> {
     let specs: Vec<&'static CertSpec> = match sub {
-        None => table::certs_for(&ctx.node).collect(),
+        None => table::certs_for(&ctx.node).filter(|s| !skipped_sub(ctx, s.name)).collect(),
         Some(SERVICE_ACCOUNT) => vec![],
         Some(name) => {
             let spec = table::find(name).with_context(|| format!("unknown certificate `{name}`"))?;
@@ -43,7 +43,7 @@ pub fn phase(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> {
             vec![spec]
         }
     };
-    let with_sa = matches!(sub, None | Some(SERVICE_ACCOUNT));
+    let with_sa = matches!(sub, None | Some(SERVICE_ACCOUNT)) && !(sub.is_none() && skipped_sub(ctx, SERVICE_ACCOUNT));
 
     let on_disk: Vec<Pair> = specs.iter().map(|s| Pair::read(ctx, s.base)).collect::<Result<_>>()?;
     let sa = if with_sa { Some(Pair::read_sa(ctx)?) } else { None };
@@ -69,6 +69,15 @@ pub fn phase(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> {
     }
     let files = run.files;
     ctx.emit("certs", files)
+}
+
+/// `skipPhases: [certs/<name>]`: that certificate is neither generated nor checked.
+fn skipped_sub(ctx: &Ctx, name: &str) -> bool {
+    let skipped = ctx.skipped(&format!("certs/{name}"));
+    if skipped {
+        ctx.say("certs", format_args!("Skipping {name} (skipPhases certs/{name})"));
+    }
+    skipped
 }
 
 /// The current time, whole seconds (X.509 times have no fractions).

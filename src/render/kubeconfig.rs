@@ -137,7 +137,7 @@ pub fn client_keys_needed(ctx: &Ctx) -> Result<usize> {
         return Ok(0);
     }
     let mut n = 0;
-    for spec in kubeconfigs_for(&ctx.node) {
+    for spec in kubeconfigs_for(&ctx.node).filter(|s| !skipped_sub(ctx, s.name, false)) {
         n += usize::from(ctx.read_current(&spec.path())?.is_none());
     }
     Ok(n)
@@ -145,7 +145,12 @@ pub fn client_keys_needed(ctx: &Ctx) -> Result<usize> {
 
 /// `kubeadm init phase kubeconfig [<name>|all]`.
 pub fn phase_kubeconfig(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> {
-    let specs: Vec<&KubeconfigSpec> = kubeconfigs_for(&ctx.node).filter(|s| sub.is_none_or(|n| n == s.name)).collect();
+    let specs: Vec<&KubeconfigSpec> = kubeconfigs_for(&ctx.node)
+        .filter(|s| match sub {
+            Some(n) => n == s.name,
+            None => !skipped_sub(ctx, s.name, true),
+        })
+        .collect();
     let ca = pki::load_authority(ctx, "ca").context("kubeconfig files embed the cluster CA")?;
     let ca_pem = ca.cert_pem();
 
@@ -176,6 +181,15 @@ pub fn phase_kubeconfig(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> {
         files.push(File::new(spec.path(), KUBECONFIG_MODE, text, reason).secret());
     }
     ctx.emit("kubeconfig", files)
+}
+
+/// `skipPhases: [kubeconfig/<name>]`: that file is neither written nor checked.
+fn skipped_sub(ctx: &Ctx, name: &str, say: bool) -> bool {
+    let skipped = ctx.skipped(&format!("kubeconfig/{name}"));
+    if skipped && say {
+        ctx.say("kubeconfig", format_args!("Skipping {name} (skipPhases kubeconfig/{name})"));
+    }
+    skipped
 }
 
 /// Keys made ahead by the certs phase first, the rest generated now in parallel.

@@ -253,7 +253,11 @@ impl KubeletFacts {
 pub fn phase_kubelet_start(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
     super::ensure_private_dir(ctx, KUBELET_DIR, KUBELET_DIR_MODE)?;
     let facts = KubeletFacts::gather(ctx);
-    let files = files(&ctx.node, &facts)?;
+    let mut files = files(&ctx.node, &facts)?;
+    for f in files.iter_mut().filter(|f| f.path == CONFIG_PATH) {
+        let yaml = String::from_utf8(std::mem::take(&mut f.contents))?;
+        f.contents = crate::patches::patch_kubelet(ctx, "kubelet-start", yaml)?.into_bytes();
+    }
     for f in &files {
         ctx.say("kubelet-start", format_args!("Writing {} to file \"{}\"", f.reason, f.path));
     }

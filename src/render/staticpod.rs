@@ -578,6 +578,7 @@ pub fn phase_etcd(ctx: &mut Ctx, _sub: Option<&str>) -> Result<()> {
     let facts = HostFacts::gather(ctx)?;
     ctx.say("etcd", format_args!("Creating static Pod manifest for local etcd in \"{MANIFESTS_DIR}\""));
     let yaml = render_etcd(&ctx.node, &facts, &EtcdCluster::New)?;
+    let yaml = crate::patches::patch_pod(ctx, "etcd", crate::patches::ETCD, yaml)?;
     ctx.emit("etcd", vec![manifest_file("etcd", yaml)])
 }
 
@@ -596,8 +597,13 @@ pub fn phase_control_plane(ctx: &mut Ctx, sub: Option<&str>) -> Result<()> {
         if sub.is_some_and(|s| s != sub_name) {
             continue;
         }
+        if sub.is_none() && ctx.skipped(&format!("control-plane/{sub_name}")) {
+            ctx.say("control-plane", format_args!("Skipping \"{component}\" (skipPhases control-plane/{sub_name})"));
+            continue;
+        }
         ctx.say("control-plane", format_args!("Creating static Pod manifest for \"{component}\""));
-        files.push(manifest_file(component, render(&ctx.node, &facts)?));
+        let yaml = crate::patches::patch_pod(ctx, "control-plane", component, render(&ctx.node, &facts)?)?;
+        files.push(manifest_file(component, yaml));
     }
     ctx.emit("control-plane", files)
 }

@@ -27,6 +27,9 @@ pub struct Ctx {
     pub render_only: bool,
     /// Values handed from one phase to a later one in the same run.
     pub state: State,
+    /// `show-join-command` prints the join command (`kubeboot init`); at first boot it does
+    /// not, since the command carries a bootstrap token and stdout is the journal.
+    pub show_join_command: bool,
 }
 
 /// Values produced by one phase and consumed by a later one. Anything that must survive a
@@ -47,13 +50,38 @@ pub struct State {
     /// A control-plane join's discovery result and the cluster's ClusterConfiguration, found by
     /// preflight and written by the discovery phase.
     pub discovered: Option<(crate::join::discovery::Discovered, String)>,
+    /// The patch directory, read and tried on every target before the first phase.
+    pub patches: Option<crate::patches::PatchManager>,
 }
 
 impl Ctx {
     pub fn new(host: Host, node: Resolved) -> Self {
         let ignore_preflight = node.cfg.preflight.ignore_errors.clone();
-        let skip_phases = node.cfg.skip_phases.clone();
-        Ctx { host, node, dry_run: false, ignore_preflight, skip_phases, render_only: false, state: State::default() }
+        // Validated with the config; resolving maps kubeadm's spellings onto this table.
+        let skip_phases = phases::resolve_skips(Self::table_for(&node), &node.cfg.skip_phases)
+            .unwrap_or(node.cfg.skip_phases.clone());
+        Ctx {
+            host,
+            node,
+            dry_run: false,
+            ignore_preflight,
+            skip_phases,
+            render_only: false,
+            state: State::default(),
+            show_join_command: false,
+        }
+    }
+
+    fn table_for(node: &Resolved) -> &'static [Phase] {
+        if node.role().is_join() { phases::JOIN } else { phases::INIT }
+    }
+
+    /// Adds `--skip-phases` values, checked against this node's phase list like the config's.
+    pub fn add_skips(&mut self, entries: &[String]) -> Result<()> {
+        let resolved = phases::resolve_skips(Self::table_for(&self.node), entries)
+            .map_err(|e| crate::error::coded(crate::error::Exit::InvalidInput, format!("--skip-phases: {e}")))?;
+        self.skip_phases.extend(resolved);
+        Ok(())
     }
 
     /// True when `name` (a phase, or `phase/sub`) is skipped, directly or through its parent.
@@ -130,6 +158,7 @@ impl PhaseObserver for NoObserver {}
 
 /// Runs every phase of `table` in order, printing one line per phase with its duration.
 pub fn run_phases(ctx: &mut Ctx, table: &'static [Phase], observer: &mut dyn PhaseObserver) -> Result<()> {
+    crate::patches::prepare(ctx)?;
     for phase in table {
         if ctx.skipped(phase.name) {
             ctx.say(phase.name, "skipped");
@@ -166,6 +195,7 @@ pub fn run_one(ctx: &mut Ctx, table: &'static [Phase], name: &str, sub: Option<&
             if phase.subs.is_empty() { "(none)".to_string() } else { phase.subs.join(", ") }
         ),
     };
+    crate::patches::prepare(ctx)?;
     let start = Instant::now();
     (phase.run)(ctx, sub).with_context(|| format!("phase {name} failed"))?;
     println!("[{name}] done in {}", fmt_duration(start.elapsed()));

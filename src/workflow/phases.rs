@@ -111,6 +111,12 @@ pub const INIT: &[Phase] = &[
         about: "Install required addons",
         run: crate::cluster::phase_addon,
     },
+    Phase {
+        name: "show-join-command",
+        subs: &[],
+        about: "Show the join command for control-plane and worker node",
+        run: crate::cluster::phase_show_join_command,
+    },
 ];
 
 /// `kubeadm join`, in order (control-plane-only phases skip themselves on workers).
@@ -166,6 +172,69 @@ pub fn find(table: &'static [Phase], name: &str) -> Option<&'static Phase> {
 
 pub fn names(table: &'static [Phase]) -> Vec<&'static str> {
     table.iter().map(|p| p.name).collect()
+}
+
+/// Sub-phases that are a phase's only one: skipping them skips the phase.
+const ONLY_SUB: &[&str] = &["etcd/local", "kubelet-finalize/enable-client-cert-rotation"];
+
+/// kubeadm's join phase names that kubeboot's join table spells differently (kubeadm runs
+/// `etcd-join` or `control-plane-join/etcd` depending on ControlPlaneKubeletLocalMode; kubeboot
+/// always has the former), and what skipping them skips here.
+const JOIN_ALIASES: &[(&str, &[&str])] = &[
+    ("control-plane-join", &["etcd-join", "mark-control-plane"]),
+    ("control-plane-join/etcd", &["etcd-join"]),
+    ("control-plane-join/mark-control-plane", &["mark-control-plane"]),
+];
+
+/// What a `skipPhases` / `--skip-phases` entry skips in `table`, as the names `Ctx::skipped`
+/// tests: every phase and sub-phase of kubeadm's lists is honoured (a sub-phase skips only
+/// its part), or refused with the reason; none is ignored.
+pub fn resolve_skip(table: &'static [Phase], entry: &str) -> Result<Vec<String>, String> {
+    let join = table.iter().any(|p| p.name == "etcd-join");
+    let workflow = if join { "join" } else { "init" };
+    if join && let Some((_, to)) = JOIN_ALIASES.iter().find(|(from, _)| *from == entry) {
+        return Ok(to.iter().map(|s| s.to_string()).collect());
+    }
+    if join && entry == "check-etcd" {
+        return Err("`check-etcd` cannot be skipped on its own: kubeboot checks etcd health inside `etcd-join` \
+                    (skip `etcd-join` to skip both)"
+            .into());
+    }
+    let (name, sub) = entry.split_once('/').map_or((entry, None), |(n, s)| (n, Some(s)));
+    let Some(phase) = find(table, name) else {
+        let mut known = names(table);
+        if join {
+            known.extend(JOIN_ALIASES.iter().map(|(from, _)| *from));
+        }
+        return Err(format!("`{entry}` is not a {workflow} phase; phases are: {}", known.join(", ")));
+    };
+    match sub {
+        None => Ok(vec![name.to_string()]),
+        Some("all") => Err(format!(
+            "`{entry}` names kubeadm's command-line shortcut `{workflow} phase {name} all`, not a phase to skip; \
+             skip `{name}` to skip every sub-phase"
+        )),
+        Some(s) if phase.subs.contains(&s) => {
+            if ONLY_SUB.contains(&entry) {
+                Ok(vec![name.to_string()])
+            } else {
+                Ok(vec![entry.to_string()])
+            }
+        }
+        Some(s) => Err(format!(
+            "phase `{name}` has no sub-phase `{s}`; its sub-phases are: {}",
+            if phase.subs.is_empty() { "(none)".to_string() } else { phase.subs.join(", ") }
+        )),
+    }
+}
+
+/// `resolve_skip` over a list; the first refusal is the error.
+pub fn resolve_skips(table: &'static [Phase], entries: &[String]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for e in entries {
+        out.extend(resolve_skip(table, e)?);
+    }
+    Ok(out)
 }
 
 /// The init phases that only lay down files: what `kubeboot render` runs.

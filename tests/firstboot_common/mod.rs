@@ -30,6 +30,7 @@ pub const INIT_PHASES: &[&str] = &[
     "bootstrap-token",
     "kubelet-finalize",
     "addon",
+    "show-join-command",
 ];
 
 /// The init phases that only write files (no kubelet, no API server): they run for real here.
