@@ -38,6 +38,17 @@ for b in "${REQUIRED[@]}"; do [ -x "$KUBE_BIN/$b" ] || missing+=("$b"); done
 for t in containerd ctr runc etcd etcdctl kubectl python3 gcc nsenter unshare ip; do
   PATH="$PATH:/usr/sbin:/sbin" command -v "$t" >/dev/null || skip_all "$t is not installed (scripts/install-test-deps.sh installs it)"
 done
+# One run at a time on a machine: the node namespaces have fixed names (kbr-*), and a starting run
+# ends whatever an earlier, killed run left in them, which would be another live run's nodes. A
+# pid file, not a held lock: the nodes' processes would inherit a lock's descriptor and outlive
+# a killed run.
+RUN_PIDFILE=/run/kubeboot-real-tier.pid
+while other=$(cat "$RUN_PIDFILE" 2>/dev/null) && [ "$other" != $$ ] &&
+  grep -qa test-real.sh "/proc/$other/cmdline" 2>/dev/null; do
+  say "another real-tier run (pid $other) is active; waiting for it to finish"
+  while [ -d "/proc/$other" ]; do sleep 5; done
+done
+echo $$ >"$RUN_PIDFILE"
 KUBE_VERSION_FOUND=$("$KUBE_BIN/kubelet" --version | awk '{print $2}')
 say "real-Kubernetes tier: binaries $KUBE_VERSION_FOUND from $KUBE_BIN"
 
