@@ -30,7 +30,7 @@ echo "== fuzzing: every cargo-fuzz target for ${FUZZ_SECONDS:-60} s from its see
 # 7 targets x 60 s, two at a time = 4 min of fuzzing, plus installing cargo-fuzz and its
 # instrumented build of kubeboot's dependency tree (a second full build, without ASan here to
 # keep CI inside its budget; `scripts/fuzz.sh` alone uses ASan). The build gets a time budget; any crash fails the run.
-FUZZ_JOBS=2 FUZZ_SANITIZER=none FUZZ_BUILD_BUDGET=${FUZZ_BUILD_BUDGET:-1500} scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
+FUZZ_JOBS=2 FUZZ_SANITIZER=none FUZZ_BUILD_BUDGET=${FUZZ_BUILD_BUDGET:-1200} scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
 if [ -x tests/vm/run-all.sh ]; then
   echo "== VM first-boot tests"
